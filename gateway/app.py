@@ -1,0 +1,111 @@
+"""The aiohttp application: GraphQL view, health endpoints and an explicit lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from strawberry.aiohttp.views import GraphQLView
+
+from gateway.context import Context, Services
+from gateway.index import EventIndex
+from gateway.schema import build_schema
+from gateway.settings import Settings
+from gateway.store import connect
+from gateway.vendors.registry import build_adapters, build_clients
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class GatewayView(GraphQLView[Context, None]):
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    async def get_context(self, request: web.Request, response: Any) -> Context:
+        return Context.build(request, response, request.app[SERVICES], request[REQUEST_ID])
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.mongodb_uri:
+        raise RuntimeError("no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`")
+    mongo, store = connect(settings.mongodb_uri, settings.mongodb_database)
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), raise_for_status=False
+    )
+    try:
+        await store.ensure_indexes()
+        clients = build_clients(http, settings)
+        adapters = build_adapters(clients)
+        index = EventIndex(store, adapters, settings.index_refresh_interval)
+        app[SERVICES] = Services(settings=settings, store=store, clients=clients, adapters=adapters, index=index)
+        yield
+    finally:
+        await http.close()
+        await mongo.close()
+
+
+async def refresher_ctx(app: web.Application) -> AsyncIterator[None]:
+    if not app[SETTINGS].refresher_enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[SERVICES].index.run_refresher(stop), name="index-refresher")
+    yield
+    stop.set()
+    await task
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        await asyncio.wait_for(services.store.ping(), timeout=2.0)
+        mongodb = "ok"
+    except Exception as exc:
+        mongodb = f"error: {type(exc).__name__}"
+    vendors = {vendor.value: {"configured": client.configured} for vendor, client in services.clients.items()}
+    ready = mongodb == "ok" and any(v["configured"] for v in vendors.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "mongodb": mongodb, "vendors": vendors},
+        status=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[request_id_middleware])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(refresher_ctx)
+    view = GatewayView(schema=build_schema(), graphql_ide="graphiql" if settings.graphiql else None)
+    app.router.add_route("*", "/graphql", view)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

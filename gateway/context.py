@@ -1,0 +1,60 @@
+"""What a resolver can reach: the app-wide services and the per-request loaders and deferred errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+from gateway.index import EventIndex
+from gateway.loaders import SourceLoader, build_loaders
+from gateway.model import Source, Vendor
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.vendors.base import SourceAdapter, VendorClient
+
+
+@dataclass(slots=True)
+class Services:
+    """Built once per application; shared by every request."""
+
+    settings: Settings
+    store: Store
+    clients: dict[Vendor, VendorClient]
+    adapters: dict[Source, SourceAdapter]
+    index: EventIndex
+
+    def fresh_for(self) -> dict[Source, float]:
+        return {
+            source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters
+        }
+
+
+@dataclass(slots=True)
+class DeferredError:
+    """An error to report beside the data it did not stop (a vendor whose listing failed)."""
+
+    error: GatewayError
+    path: list[str | int]
+
+
+@dataclass(slots=True)
+class Context:
+    request: web.Request
+    response: web.StreamResponse | None
+    services: Services
+    request_id: str
+    loaders: dict[Source, SourceLoader] = field(default_factory=dict)
+    deferred_errors: list[DeferredError] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, request: web.Request, response: Any, services: Services, request_id: str) -> Context:
+        return cls(
+            request=request,
+            response=response,
+            services=services,
+            request_id=request_id,
+            loaders=build_loaders(services.adapters, services.store, services.fresh_for()),
+        )

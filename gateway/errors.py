@@ -1,0 +1,148 @@
+"""The gateway's exceptions: a small named hierarchy, each error knowing its GraphQL code and vendor.
+
+Shaped after httpx: callers catch the family they care about (`VendorError`, `VendorUnavailable`)
+and the GraphQL layer renders `code`, `vendor` and `retryable` into `extensions`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.model import Vendor
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a caller."""
+
+    code = "INTERNAL"
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "retryable": self.retryable}
+
+
+class BadUserInput(GatewayError):
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, *, field: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+    def extensions(self) -> dict[str, Any]:
+        ext = super().extensions()
+        if self.field:
+            ext["field"] = self.field
+        if self.reason:
+            ext["reason"] = self.reason
+        return ext
+
+
+class VendorError(GatewayError):
+    """Something a vendor did, or failed to do. Knows the vendor, HTTP status and the vendor's own words."""
+
+    code = "VENDOR_UNAVAILABLE"
+
+    def __init__(
+        self,
+        vendor: Vendor,
+        message: str,
+        *,
+        status: int | None = None,
+        vendor_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.vendor = vendor
+        self.status = status
+        self.vendor_code = vendor_code
+
+    def extensions(self) -> dict[str, Any]:
+        ext = super().extensions()
+        ext["vendor"] = self.vendor.value
+        if self.status is not None:
+            ext["vendorStatus"] = self.status
+        if self.vendor_code:
+            ext["vendorCode"] = self.vendor_code
+        return ext
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(vendor={self.vendor.value}, status={self.status}, "
+            f"vendor_code={self.vendor_code!r}, message={self.message!r})"
+        )
+
+
+class VendorUnavailable(VendorError):
+    """Timeout, connection failure, 5xx, or an answer that does not parse: worth retrying later."""
+
+    code = "VENDOR_UNAVAILABLE"
+    retryable = True
+
+
+class VendorTimeout(VendorUnavailable):
+    pass
+
+
+class VendorProtocolError(VendorUnavailable):
+    """The vendor answered something that is not its documented contract (bad JSON, missing fields)."""
+
+
+class VendorNotConfigured(VendorError):
+    """The gateway has no usable configuration or credentials for this vendor, or the vendor's own
+    upstream (Loop's streaming provider) is not configured."""
+
+    code = "VENDOR_NOT_CONFIGURED"
+
+
+class VendorAuthError(VendorNotConfigured):
+    """The vendor refused the gateway's credentials (401)."""
+
+
+class VendorRejected(VendorError):
+    """A 4xx with the vendor's message: the request itself was wrong for the vendor."""
+
+    code = "VENDOR_REJECTED"
+
+
+class VendorNotFound(VendorRejected):
+    code = "NOT_FOUND"
+
+
+class VendorConflict(VendorRejected):
+    """409: the object is in a state that does not allow the move (Streamloop's illegal transitions,
+    Loop's double registration)."""
+
+
+class VendorPreconditionFailed(VendorRejected):
+    """412: Loop's session is full or not open for registration."""
+
+
+class IdempotencyKeyReused(VendorRejected):
+    """422: the same idempotency key was sent with a different body."""
+
+
+class VendorRateLimited(VendorError):
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, vendor: Vendor, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(vendor, message, **kw)
+        self.retry_after = retry_after
+
+    def extensions(self) -> dict[str, Any]:
+        ext = super().extensions()
+        if self.retry_after is not None:
+            ext["retryAfter"] = self.retry_after
+        return ext
+
+
+class UnsupportedByVendor(VendorError):
+    code = "UNSUPPORTED_BY_VENDOR"
+
+
+class NotFound(GatewayError):
+    code = "NOT_FOUND"

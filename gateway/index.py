@@ -1,0 +1,102 @@
+"""Keeps the MongoDB events index fresh from the vendors' list endpoints.
+
+On demand, a `liveEvents` read re-lists a source whose listing is older than the refresh interval; in
+the background, one replica at a time (the holder of a lease in MongoDB) re-lists every source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from gateway.errors import VendorError
+from gateway.model import Source, utcnow
+from gateway.store import Store
+from gateway.vendors.base import SourceAdapter
+
+log = logging.getLogger(__name__)
+
+REFRESHER_LEASE = "index-refresher"
+
+
+class EventIndex:
+    def __init__(self, store: Store, adapters: dict[Source, SourceAdapter], refresh_interval: float) -> None:
+        self.store = store
+        self.adapters = adapters
+        self.refresh_interval = timedelta(seconds=refresh_interval)
+        self.holder = uuid.uuid4().hex
+        self._listed_at: dict[Source, datetime] = {}
+        self._locks = {source: asyncio.Lock() for source in adapters}
+
+    def listable(self, sources: Iterable[Source] | None = None) -> list[Source]:
+        chosen = self.adapters if sources is None else sources
+        return [s for s in chosen if s in self.adapters and self.adapters[s].can_list]
+
+    async def ensure_fresh(self, sources: Iterable[Source] | None = None) -> dict[Source, VendorError]:
+        """Re-list every listable source whose listing is too old; the failures, by source."""
+        stale = [s for s in self.listable(sources) if not self._known_fresh(s)]
+        if not stale:
+            return {}
+        outcomes = await asyncio.gather(*(self._refresh_if_stale(s) for s in stale))
+        return {source: error for source, error in zip(stale, outcomes, strict=True) if error is not None}
+
+    def _known_fresh(self, source: Source) -> bool:
+        listed_at = self._listed_at.get(source)
+        return listed_at is not None and utcnow() - listed_at < self.refresh_interval
+
+    async def _refresh_if_stale(self, source: Source) -> VendorError | None:
+        # One refresh per source at a time in this process; whoever waited finds it fresh.
+        async with self._locks[source]:
+            if self._known_fresh(source):
+                return None
+            listed_at = await self.store.listings.listed_at(source)
+            if listed_at is not None and utcnow() - listed_at < self.refresh_interval:
+                self._listed_at[source] = listed_at
+                return None
+            try:
+                await self.refresh(source)
+            except VendorError as error:
+                log.warning("listing %s failed: %r", source.value, error)
+                return error
+            return None
+
+    async def refresh(self, source: Source) -> int:
+        """Walk the vendor's whole listing of `source` into the index; the number of events seen."""
+        adapter = self.adapters[source]
+        started = utcnow()
+        seen: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await adapter.list_page(cursor)
+            if page.events:
+                await self.store.events.put_many(page.events, fetched_at=utcnow())
+                seen.extend(e.native_id for e in page.events)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        await self.store.events.mark_missing(source, seen, started)
+        await self.store.listings.record_listing(source, started)
+        self._listed_at[source] = started
+        return len(seen)
+
+    async def run_refresher(self, stop: asyncio.Event) -> None:
+        """Refresh every listable source each interval while this replica holds the lease."""
+        interval = self.refresh_interval.total_seconds()
+        while not stop.is_set():
+            try:
+                if await self.store.leases.acquire(REFRESHER_LEASE, self.holder, ttl_seconds=interval * 3):
+                    for source in self.listable():
+                        try:
+                            await self.refresh(source)
+                        except VendorError as error:
+                            log.warning("background listing of %s failed: %r", source.value, error)
+            except Exception:
+                log.exception("index refresher round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+        with contextlib.suppress(Exception):
+            await self.store.leases.release(REFRESHER_LEASE, self.holder)

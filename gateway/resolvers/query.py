@@ -1,0 +1,163 @@
+"""Query fields. Thin: decode, call a loader or the store, build types."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import strawberry
+from strawberry.types import Info
+
+from gateway.context import Context, DeferredError
+from gateway.errors import BadUserInput
+from gateway.ids import decode_global_id
+from gateway.model import SOURCE_VENDOR, Source, utcnow
+from gateway.store.events import EventFilter
+from gateway.types.enums import ServedFrom
+from gateway.types.events import LiveEvent, Loaded, Node, to_graphql
+from gateway.types.listing import (
+    LiveEventConnection,
+    LiveEventEdge,
+    LiveEventFilter,
+    PageInfo,
+    VendorHealth,
+)
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+GraphQLInfo = Info[Context, None]
+
+
+async def load_event(info: GraphQLInfo, global_id: str) -> LiveEvent | None:
+    source, native_id = decode_global_id(global_id)
+    loader = info.context.loaders.get(source)
+    if loader is None:
+        return None
+    loaded: Loaded | None = await loader.load(native_id)
+    return None if loaded is None else to_graphql(loaded, utcnow())
+
+
+def to_event_filter(given: LiveEventFilter | None) -> EventFilter:
+    if given is None:
+        return EventFilter()
+    sources = set(given.sources) if given.sources is not None else None
+    if given.vendors is not None:
+        of_vendors = {s for s, v in SOURCE_VENDOR.items() if v in given.vendors}
+        sources = of_vendors if sources is None else sources & of_vendors
+    return EventFilter(
+        sources=sorted(sources) if sources is not None else None,
+        statuses=list(given.statuses) if given.statuses is not None else None,
+        is_live=given.is_live,
+        scheduled_from=given.scheduled_from,
+        scheduled_to=given.scheduled_to,
+        title_contains=given.title_contains or None,
+    )
+
+
+def page_size(first: int | None, last: int | None) -> tuple[int | None, int | None]:
+    if first is not None and last is not None:
+        raise BadUserInput("first and last cannot be used together", field="last")
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and not 0 <= value <= MAX_PAGE:
+            raise BadUserInput(f"{name} must be between 0 and {MAX_PAGE}, got {value}", field=name)
+    if first is None and last is None:
+        first = DEFAULT_PAGE
+    return first, last
+
+
+def _selects(info: GraphQLInfo, name: str) -> bool:
+    return any(sel.name == name for field in info.selected_fields for sel in field.selections)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null when it does not exist.")
+    async def node(self, info: GraphQLInfo, id: strawberry.ID) -> Node | None:
+        return await load_event(info, id)
+
+    @strawberry.field(description="Several objects by global id, in order; null for each that does not exist.")
+    def nodes(self, info: GraphQLInfo, ids: list[strawberry.ID]) -> list[Node | None]:
+        # One awaitable per id, which graphql-core awaits item by item: each id fails or succeeds on its
+        # own (an error sits at its index), and all of them batch into the same loaders.
+        pending: list[Awaitable[Node | None]] = [load_event(info, i) for i in ids]
+        return cast(list[Node | None], pending)
+
+    @strawberry.field(description="A live event by its global id; null when it does not exist.")
+    async def live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEvent | None:
+        return await load_event(info, id)
+
+    @strawberry.field(description="Live events across every vendor, from the index, paged with cursors.")
+    async def live_events(
+        self,
+        info: GraphQLInfo,
+        filter: LiveEventFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> LiveEventConnection:
+        first, last = page_size(first, last)
+        event_filter = to_event_filter(filter)
+        services = info.context.services
+        failures = await services.index.ensure_fresh(event_filter.sources)
+        for error in failures.values():
+            info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
+        try:
+            page = await services.store.events.page(
+                event_filter, first=first, after=after, last=last, before=before
+            )
+        except ValueError as exc:
+            raise BadUserInput(str(exc), field="before" if before else "after") from exc
+        total = await services.store.events.count(event_filter) if _selects(info, "totalCount") else -1
+        now = utcnow()
+        stale_sources: set[Source] = set(failures)
+        edges = [
+            LiveEventEdge(
+                cursor=cursor,
+                node=to_graphql(
+                    Loaded(event, fetched_at, ServedFrom.CACHE, stale=event.source in stale_sources), now
+                ),
+            )
+            for event, cursor, fetched_at in page.events
+        ]
+        return LiveEventConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            total_count=total,
+        )
+
+    @strawberry.field(description="Each vendor: whether it is configured, reachable, and its last error.")
+    def vendors(self, info: GraphQLInfo) -> list[VendorHealth]:
+        out = []
+        for vendor, client in info.context.services.clients.items():
+            health = client.health
+            error = health.last_error
+            reachable: bool | None = None
+            if health.last_ok_at is not None or health.last_error_at is not None:
+                reachable = (health.last_ok_at or 0) >= (health.last_error_at or 0)
+            out.append(
+                VendorHealth(
+                    vendor=vendor,
+                    configured=client.configured,
+                    reachable=reachable,
+                    last_ok_at=_instant(health.last_ok_at),
+                    last_error=error.message if error else None,
+                    last_error_code=error.code if error else None,
+                    last_error_at=_instant(health.last_error_at),
+                )
+            )
+        return out
+
+
+def _instant(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+__all__: list[Any] = ["Query"]

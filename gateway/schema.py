@@ -1,0 +1,76 @@
+"""The strawberry.Schema: types, root fields and the extension that gives every error its code."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from gateway.errors import GatewayError
+from gateway.resolvers.query import Query
+from gateway.types.events import LivepushStream, LoopCall, LoopSession, StreamloopStream
+
+log = logging.getLogger("gateway.errors")
+
+
+class ErrorCodes(SchemaExtension):
+    """Gives each error `extensions.code` (and `vendor`, `retryable` for vendor errors), adds the errors
+    resolvers deferred beside their data, and masks anything unexpected as INTERNAL."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None:
+            return
+        context = self.execution_context.context
+        errors = [self._shape(e, context) for e in result.errors or []]
+        for deferred in getattr(context, "deferred_errors", ()):
+            errors.append(
+                GraphQLError(deferred.error.message, path=deferred.path, extensions=deferred.error.extensions())
+            )
+        result.errors = errors or None
+
+    def _shape(self, error: GraphQLError, context: Any) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, GatewayError):
+            error.extensions = original.extensions()
+            return error
+        if original is None:
+            if not error.extensions or "code" not in error.extensions:
+                error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
+            return error
+        request_id = getattr(context, "request_id", None)
+        log.error("unexpected error (request %s)", request_id, exc_info=original)
+        return GraphQLError(
+            f"Internal error (request id {request_id})",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL", "requestId": request_id},
+        )
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable "):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Expected errors (vendor failures, bad input) are answers, not incidents; ErrorCodes logs the rest.
+        return None
+
+
+def build_schema() -> strawberry.Schema:
+    return GatewaySchema(
+        query=Query,
+        types=[LoopCall, LoopSession, StreamloopStream, LivepushStream],
+        extensions=[ErrorCodes],
+    )

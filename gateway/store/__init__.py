@@ -1,0 +1,37 @@
+"""MongoDB: the events index, leases and source listings, over one database."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from gateway.store.events import EventStore
+from gateway.store.leases import Leases
+from gateway.store.mongo import Database
+from gateway.store.sources import SourceListings
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.events = EventStore(db)
+        self.leases = Leases(db)
+        self.listings = SourceListings(db)
+
+    async def ensure_indexes(self) -> None:
+        await self.events.ensure_indexes()
+        await self.leases.ensure_indexes()
+
+    async def ping(self) -> float:
+        """The server's round-trip time in seconds; raises `PyMongoError` when it does not answer."""
+        started = time.perf_counter()
+        await self.db.command("ping")
+        return time.perf_counter() - started
+
+
+def connect(uri: str, database: str) -> tuple[AsyncMongoClient[dict[str, Any]], Store]:
+    """A client (the caller closes it) and the store over `database`."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    return client, Store(client[database])

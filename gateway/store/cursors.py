@@ -1,0 +1,35 @@
+"""Opaque paging cursors: a position in the events index, `(sort_start, _id)`, as url-safe text."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetPosition:
+    """Where an event sits in the `(sort_start, _id)` order."""
+
+    sort_start: datetime
+    event_id: str
+
+    def encode(self) -> str:
+        payload = json.dumps([self.sort_start.astimezone(UTC).isoformat(), self.event_id])
+        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str) -> KeysetPosition:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            sort_start_text, event_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            if not isinstance(sort_start_text, str) or not isinstance(event_id, str):
+                raise TypeError("cursor parts must be strings")
+            sort_start = datetime.fromisoformat(sort_start_text)
+        except (ValueError, TypeError, UnicodeError, binascii.Error) as exc:
+            raise ValueError(f"malformed cursor {cursor!r}: not one this server issued") from exc
+        if sort_start.tzinfo is None:
+            raise ValueError(f"malformed cursor {cursor!r}: its time has no zone")
+        return cls(sort_start=sort_start.astimezone(UTC), event_id=event_id)

@@ -1,0 +1,312 @@
+"""The events index: one document per vendor event, the cache of what the vendor last said and the
+collection `liveEvents` pages over.
+
+Document shape (collection `events`):
+- `_id`: `"<SOURCE>:<native_id>"`;
+- every `Event.to_doc()` field at the top level;
+- `raw`: the vendor's own object; `fetched_at`: when the vendor said it;
+- `sort_start`: `scheduled_start` to the whole second, or `FAR_FUTURE` when there is none;
+- `sort_id`: a copy of `_id`, the tie-breaker of the paging order;
+- `title_lc`: the case-folded title, for the title filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+
+from gateway.model import Event, Source, Status
+from gateway.store.cursors import KeysetPosition
+from gateway.store.mongo import (
+    FORCE_DOCUMENT_REWRITE,
+    Collection,
+    Database,
+    Document,
+    ensure_index,
+    utc_collection,
+)
+
+#: `sort_start` of an event without a scheduled start. A real date rather than null, so that such events
+#: sort last and a keyset comparison never meets null: null sorts before every date, and `$gt`/`$lt`
+#: against a date never match it, so paging across it would need a special case in every query.
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+
+# nx-27017's `find` compares dates to the second (its counts compare them exactly), so the paging key
+# holds whole seconds, where both comparisons are exact; events starting within one second are ordered
+# by `_id`.
+#
+# The paging order is `(sort_start, _id)`, but its indexes end with `sort_id`, a copy of `_id`: nx-27017
+# fails every write to a collection that has an index whose keys include `_id`.
+_ORDER_FIELDS = ("sort_start", "sort_id")
+_INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
+    ([("source", ASCENDING), ("native_id", ASCENDING)], {"unique": True}),
+    ([("sort_start", ASCENDING), ("sort_id", ASCENDING)], {}),
+    ([("source", ASCENDING), ("sort_start", ASCENDING), ("sort_id", ASCENDING)], {}),
+    ([("status", ASCENDING), ("sort_start", ASCENDING), ("sort_id", ASCENDING)], {}),
+]
+# What a reader never needs back: the vendor object can be large, the rest is derived.
+_READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False}
+
+# Escaped one by one rather than with `re.escape`, whose escapes of other characters (a space, say)
+# are Python's dialect; a backslash before these means the character itself in PCRE and in Python.
+_REGEX_METACHARACTERS = frozenset("\\^$.|?*+()[]{}")
+
+
+def event_id(source: Source, native_id: str) -> str:
+    return f"{source.value}:{native_id}"
+
+
+def _fold_title(text: str) -> str:
+    return text.casefold()
+
+
+def _escape_regex(text: str) -> str:
+    return "".join("\\" + char if char in _REGEX_METACHARACTERS else char for char in text)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sort_start_of(event: Event) -> datetime:
+    """The event's place in the paging order, with its `_id`."""
+    if event.scheduled_start is None:
+        return FAR_FUTURE
+    return _as_utc(event.scheduled_start).replace(microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEvent:
+    """An event as the store last saw it; whether that is fresh enough is the caller's call."""
+
+    event: Event
+    fetched_at: datetime
+
+    def age(self, now: datetime) -> float:
+        """Seconds since the vendor said it."""
+        return (now - self.fetched_at).total_seconds()
+
+
+class PagedEvent(NamedTuple):
+    event: Event
+    cursor: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[PagedEvent]
+    has_next: bool
+    has_previous: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@dataclass(slots=True)
+class EventFilter:
+    """Which events to list. `None` means "any"; an empty list matches nothing."""
+
+    sources: list[Source] | None = None
+    statuses: list[Status] | None = None
+    is_live: bool | None = None
+    scheduled_from: datetime | None = None  # inclusive, on scheduled_start
+    scheduled_to: datetime | None = None  # exclusive
+    title_contains: str | None = None  # case-insensitive substring; empty means no filter
+
+    def to_query(self) -> Document:
+        # Conditions joined with an explicit `$and`: each is its own document, so one can never
+        # overwrite another's key, and the paging condition joins the same way.
+        clauses: list[Document] = []
+        if self.sources is not None:
+            clauses.append({"source": {"$in": [source.value for source in self.sources]}})
+        if self.statuses is not None:
+            clauses.append({"status": {"$in": [status.value for status in self.statuses]}})
+        if self.is_live is not None:
+            clauses.append({"is_live": self.is_live})
+        if self.scheduled_from is not None or self.scheduled_to is not None:
+            # On the exact start rather than the whole-second `sort_start`. (nx-27017 compares dates in a
+            # `find` to the second, so there a window bound inside a second is only as exact as that.)
+            window: Document = {}
+            if self.scheduled_from is not None:
+                window["$gte"] = self.scheduled_from
+            if self.scheduled_to is not None:
+                window["$lt"] = self.scheduled_to
+            clauses.append({"scheduled_start": window})
+        if self.title_contains:
+            clauses.append({"title_lc": {"$regex": _escape_regex(_fold_title(self.title_contains))}})
+        return _all_of(clauses)
+
+
+def _all_of(clauses: list[Document]) -> Document:
+    clauses = [clause for clause in clauses if clause]
+    if not clauses:
+        return {}
+    if len(clauses) == 1:
+        return clauses[0]
+    return {"$and": clauses}
+
+
+def _beyond(position: KeysetPosition, *, forward: bool, inclusive: bool = False) -> Document:
+    """The events strictly after (or before) `position` in paging order, or also at it."""
+    compare = "$gt" if forward else "$lt"
+    tie_compare = compare + ("e" if inclusive else "")
+    return {
+        "$or": [
+            {"sort_start": {compare: position.sort_start}},
+            {"sort_start": position.sort_start, "sort_id": {tie_compare: position.event_id}},
+        ]
+    }
+
+
+def _event_document(event: Event, raw: dict[str, Any], fetched_at: datetime) -> tuple[str, Document]:
+    """The `$set` of one event: every field, but only the known values of `extra`."""
+    fields = event.to_doc()
+    extra: dict[str, Any] = fields.pop("extra")
+    _id = event_id(event.source, event.native_id)
+    fields.update(
+        source=event.source.value,
+        status=event.status.value,
+        raw=raw,
+        fetched_at=fetched_at,
+        sort_start=sort_start_of(event),
+        sort_id=_id,
+        title_lc=None if event.title is None else _fold_title(event.title),
+    )
+    for key, value in extra.items():
+        if "." in key or key.startswith("$"):
+            raise ValueError(f"extra field name {key!r} of {_id} cannot be a document path")
+        # A listing may omit what the detail endpoint said (Livepush's chat_id and embed_id): an
+        # unknown value keeps the known one.
+        if value is not None:
+            fields[f"extra.{key}"] = value
+    return _id, fields
+
+
+def _upsert(_id: str, fields: Document) -> UpdateOne:
+    update: Document = {"$set": fields, **FORCE_DOCUMENT_REWRITE}
+    if not any(name.startswith("extra.") for name in fields):
+        # `extra` exists from the first write, so later per-key writes never create it; with a key set
+        # this would conflict with it, and the key's path creates `extra` anyway.
+        update["$setOnInsert"] = {"extra": {}}
+    # source and native_id in the filter: a sharded cluster (shard key {source, native_id}) routes an
+    # upsert only with the whole shard key in its filter.
+    query = {"_id": _id, "source": fields["source"], "native_id": fields["native_id"]}
+    return UpdateOne(query, update, upsert=True)
+
+
+def _read_event(doc: Document) -> tuple[Event, datetime]:
+    return Event.from_doc(doc), _as_utc(doc["fetched_at"])
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self._events: Collection = utc_collection(db, "events")
+
+    async def ensure_indexes(self) -> None:
+        for keys, options in _INDEXES:
+            await ensure_index(self._events, keys, **options)
+
+    async def get_many(self, source: Source, native_ids: Iterable[str]) -> dict[str, CachedEvent]:
+        """The stored events among `native_ids`, by native id, in one query."""
+        ids = sorted({event_id(source, native_id) for native_id in native_ids})
+        if not ids:
+            return {}
+        found: dict[str, CachedEvent] = {}
+        async for doc in self._events.find({"_id": {"$in": ids}}, _READ_PROJECTION):
+            event, fetched_at = _read_event(doc)
+            found[event.native_id] = CachedEvent(event=event, fetched_at=fetched_at)
+        return found
+
+    async def put_many(self, events: Sequence[Event], fetched_at: datetime) -> None:
+        """Insert or update each event, with the vendor object it came from (`Event.raw`), in one bulk
+        write."""
+        if not events:
+            return
+        fetched_at = _as_utc(fetched_at)
+        await self._events.bulk_write(
+            [_upsert(*_event_document(event, event.raw or {}, fetched_at)) for event in events], ordered=False
+        )
+
+    async def mark_missing(self, source: Source, seen_ids: Iterable[str], listed_at: datetime) -> int:
+        """Cancel the events of `source` that a complete vendor listing, begun at `listed_at`, left out.
+
+        An event fetched after the listing began may have been created meanwhile, so it stays (on
+        nx-27017, which compares dates to the second, so does one fetched in the second it began: sparing
+        one is safe, the next listing marks it). Returns how many events were marked.
+        """
+        query = _all_of(
+            [
+                {"source": source.value},
+                {"native_id": {"$nin": sorted(set(seen_ids))}},
+                {"fetched_at": {"$lt": _as_utc(listed_at)}},
+                {"vendor_status": {"$ne": "deleted"}},
+            ]
+        )
+        changes = {"status": Status.CANCELLED.value, "vendor_status": "deleted", "is_live": False}
+        result = await self._events.update_many(query, {"$set": changes, **FORCE_DOCUMENT_REWRITE})
+        return result.modified_count
+
+    async def count(self, filter: EventFilter) -> int:
+        return await self._events.count_documents(filter.to_query())
+
+    async def page(
+        self,
+        filter: EventFilter | None = None,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> EventPage:
+        """A page of events in `(sort_start, _id)` order: `first` after a cursor, or `last` before one.
+
+        One query of one row more than asked tells whether more follow in the paging direction. The other
+        direction is exact too: with a cursor given, one `find_one` looks for any event at or beyond it
+        the other way (an event there may have been deleted since); without one, there is none.
+        """
+        if first is not None and last is None and before is None:
+            forward, size, cursor = True, first, after
+        elif last is not None and first is None and after is None:
+            forward, size, cursor = False, last, before
+        else:
+            raise ValueError("page with first (and after) or with last (and before)")
+        if size < 0:
+            raise ValueError(f"{'first' if forward else 'last'} must not be negative")
+        position = KeysetPosition.decode(cursor) if cursor is not None else None
+
+        base = (filter or EventFilter()).to_query()
+        query = base if position is None else _all_of([base, _beyond(position, forward=forward)])
+        direction = ASCENDING if forward else DESCENDING
+        rows = [
+            doc
+            async for doc in self._events.find(query, _READ_PROJECTION)
+            .sort([(field, direction) for field in _ORDER_FIELDS])
+            .limit(size + 1)
+        ]
+        more_this_way = len(rows) > size
+        rows = rows[:size]
+        if not forward:
+            rows.reverse()
+        more_other_way = position is not None and await self._exists(
+            _all_of([base, _beyond(position, forward=not forward, inclusive=True)])
+        )
+
+        events = []
+        for doc in rows:
+            event, fetched_at = _read_event(doc)
+            position_of_row = KeysetPosition(sort_start=_as_utc(doc["sort_start"]), event_id=doc["_id"])
+            events.append(PagedEvent(event=event, cursor=position_of_row.encode(), fetched_at=fetched_at))
+        return EventPage(
+            events=events,
+            has_next=more_this_way if forward else more_other_way,
+            has_previous=more_other_way if forward else more_this_way,
+            start_cursor=events[0].cursor if events else None,
+            end_cursor=events[-1].cursor if events else None,
+        )
+
+    async def _exists(self, query: Document) -> bool:
+        return await self._events.find_one(query, {"_id": True}) is not None

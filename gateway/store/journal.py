@@ -1,0 +1,169 @@
+"""The operation journal: every mutation that calls vendors is written here before the first call,
+and each target's outcome as it lands, so that a crash leaves nothing half-known.
+
+One document per operation; targets live in a sub-document keyed by source, so that recording one
+outcome is a single-document `$set` of `targets.<SOURCE>` and concurrent outcomes never overwrite
+each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from gateway.model import Source, as_utc, utcnow
+from gateway.store.mongo import FORCE_DOCUMENT_REWRITE
+
+
+class TargetState(StrEnum):
+    PENDING = "PENDING"  # not sent yet, or sent with no answer yet
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class OperationState(StrEnum):
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+
+
+@dataclass(slots=True)
+class TargetFailure:
+    code: str
+    message: str
+    retryable: bool
+
+
+@dataclass(slots=True)
+class TargetRecord:
+    source: Source
+    state: TargetState
+    native_id: str | None = None
+    failure: TargetFailure | None = None
+    attempts: int = 0
+    #: what the target was asked to create, already validated against the vendor's contract
+    request: dict[str, Any] = field(default_factory=dict)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "source": self.source.value,
+            "state": self.state.value,
+            "native_id": self.native_id,
+            "failure": None
+            if self.failure is None
+            else {"code": self.failure.code, "message": self.failure.message, "retryable": self.failure.retryable},
+            "attempts": self.attempts,
+            "request": self.request,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> TargetRecord:
+        failure = doc.get("failure")
+        return cls(
+            source=Source(doc["source"]),
+            state=TargetState(doc["state"]),
+            native_id=doc.get("native_id"),
+            failure=TargetFailure(failure["code"], failure["message"], bool(failure["retryable"]))
+            if failure
+            else None,
+            attempts=int(doc.get("attempts") or 0),
+            request=doc.get("request") or {},
+        )
+
+
+@dataclass(slots=True)
+class Operation:
+    id: str
+    kind: str
+    caller: str
+    state: OperationState
+    created_at: datetime
+    updated_at: datetime
+    lease_until: datetime
+    targets: dict[Source, TargetRecord]
+    input: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Operation:
+        return cls(
+            id=doc["_id"],
+            kind=doc["kind"],
+            caller=doc["caller"],
+            state=OperationState(doc["state"]),
+            created_at=as_utc(doc["created_at"]),  # type: ignore[arg-type]
+            updated_at=as_utc(doc["updated_at"]),  # type: ignore[arg-type]
+            lease_until=as_utc(doc["lease_until"]),  # type: ignore[arg-type]
+            targets={Source(k): TargetRecord.from_doc(v) for k, v in (doc.get("targets") or {}).items()},
+            input=doc.get("input") or {},
+        )
+
+
+class OperationJournal:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db["operations"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("state", 1), ("lease_until", 1)])
+
+    async def begin(
+        self,
+        operation_id: str,
+        *,
+        kind: str,
+        caller: str,
+        input: dict[str, Any],
+        targets: list[TargetRecord],
+        lease: timedelta,
+    ) -> Operation:
+        now = utcnow()
+        doc = {
+            "_id": operation_id,
+            "kind": kind,
+            "caller": caller,
+            "state": OperationState.RUNNING.value,
+            "created_at": now,
+            "updated_at": now,
+            "lease_until": now + lease,
+            "input": input,
+            "targets": {t.source.value: t.to_doc() for t in targets},
+        }
+        await self.collection.insert_one(doc)
+        return Operation.from_doc(doc)
+
+    async def record(self, operation_id: str, target: TargetRecord) -> None:
+        await self.collection.update_one(
+            {"_id": operation_id},
+            {"$set": {f"targets.{target.source.value}": target.to_doc(), "updated_at": utcnow()}, **FORCE_DOCUMENT_REWRITE},
+        )
+
+    async def reopen(self, operation_id: str, lease: timedelta) -> bool:
+        """Take a finished or abandoned operation back for a retry; False when someone else runs it."""
+        now = utcnow()
+        result = await self.collection.update_one(
+            {
+                "_id": operation_id,
+                "$or": [{"state": OperationState.DONE.value}, {"lease_until": {"$lte": now}}],
+            },
+            {"$set": {"state": OperationState.RUNNING.value, "lease_until": now + lease, "updated_at": now}, **FORCE_DOCUMENT_REWRITE},
+        )
+        return result.matched_count == 1
+
+    async def finish(self, operation_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": operation_id},
+            {"$set": {"state": OperationState.DONE.value, "updated_at": utcnow()}, **FORCE_DOCUMENT_REWRITE},
+        )
+
+    async def get(self, operation_id: str) -> Operation | None:
+        doc = await self.collection.find_one({"_id": operation_id})
+        return None if doc is None else Operation.from_doc(doc)
+
+    async def abandoned(self, limit: int = 100) -> list[Operation]:
+        """Running operations whose runner's lease ran out: it crashed mid-fan-out."""
+        cursor = self.collection.find(
+            {"state": OperationState.RUNNING.value, "lease_until": {"$lte": utcnow()}}
+        ).limit(limit)
+        return [Operation.from_doc(doc) async for doc in cursor]

@@ -1,0 +1,53 @@
+"""MongoDB plumbing every store module shares, written for the subset that behaves the same on MongoDB
+and on the embedded nx-27017 server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from bson.codec_options import CodecOptions
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]
+Collection = AsyncCollection[Document]
+IndexKeys = Sequence[tuple[str, int]]
+
+# Decoding with an explicit zone makes every datetime the store hands out aware and in `datetime.UTC`,
+# whatever `tz_aware` setting the caller's client was built with.
+_UTC_CODEC: CodecOptions[Document] = CodecOptions(document_class=dict, tz_aware=True, tzinfo=UTC)
+
+# nx-27017 applies a plain `$set` to an existing document through SQLite's JSON functions, which store
+# a datetime as a text "YYYY-MM-DD HH:MM:SS" and a boolean as 0/1; dates stored that way no longer
+# compare with dates in queries. An update that also carries an operator its SQL path declines is applied
+# by rewriting the whole document, which keeps BSON types. `$pullAll` on a field that never exists is
+# that operator: on MongoDB it changes nothing (there is no array to cull and `$pullAll` creates none).
+FORCE_DOCUMENT_REWRITE: Document = {"$pullAll": {"_absent_array": []}}
+
+# MongoDB's code when an index with the same keys already exists under another name.
+_INDEX_OPTIONS_CONFLICT = 85
+
+
+def utc_collection(db: Database, name: str) -> Collection:
+    return db.get_collection(name, codec_options=_UTC_CODEC)
+
+
+async def ensure_index(collection: Collection, keys: IndexKeys, **options: Any) -> None:
+    """Create the index unless one with the same keys exists, whatever its name.
+
+    Names are not portable: nx-27017 lists its indexes under names of its own, and an operator may have
+    created the index by hand. A concurrent creator under another name is fine too.
+    """
+    wanted = [(field, int(direction)) for field, direction in keys]
+    async for index in await collection.list_indexes():
+        if [(field, int(direction)) for field, direction in index["key"].items()] == wanted:
+            return
+    try:
+        await collection.create_index(wanted, **options)
+    except OperationFailure as exc:
+        if exc.code != _INDEX_OPTIONS_CONFLICT:
+            raise

@@ -1,0 +1,25 @@
+"""The schema's enums are the model's enums, registered with Strawberry under their schema names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import strawberry
+
+from gateway import model
+
+Vendor = strawberry.enum(model.Vendor, name="Vendor", description="A company whose API the gateway reads.")
+EventSource = strawberry.enum(
+    model.Source, name="EventSource", description="A kind of live event at one vendor."
+)
+LiveEventStatus = strawberry.enum(
+    model.Status,
+    name="LiveEventStatus",
+    description="One lifecycle for every source; the vendor's own word is in `vendorStatus`.",
+)
+
+
+@strawberry.enum(description="Where an event's data came from in this response.")
+class ServedFrom(StrEnum):
+    CACHE = "CACHE"
+    VENDOR = "VENDOR"

@@ -1,0 +1,61 @@
+"""The `liveEvents` connection, its filter, and vendor health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from gateway.types.enums import EventSource, LiveEventStatus, Vendor
+from gateway.types.events import LiveEvent
+
+
+@strawberry.input(description="Narrows `liveEvents`; every given field must match.")
+class LiveEventFilter:
+    sources: list[EventSource] | None = None
+    vendors: list[Vendor] | None = None
+    statuses: list[LiveEventStatus] | None = None
+    is_live: bool | None = None
+    scheduled_from: datetime | None = strawberry.field(
+        default=None, description="Scheduled start at or after this instant."
+    )
+    scheduled_to: datetime | None = strawberry.field(
+        default=None, description="Scheduled start before this instant."
+    )
+    title_contains: str | None = strawberry.field(
+        default=None, description="Case-insensitive text the title must contain."
+    )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class LiveEventEdge:
+    cursor: str
+    node: LiveEvent
+
+
+@strawberry.type(description="Live events ordered by scheduled start (events without one last), then id.")
+class LiveEventConnection:
+    edges: list[LiveEventEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type(description="What the gateway knows of one vendor's API.")
+class VendorHealth:
+    vendor: Vendor
+    configured: bool
+    reachable: bool | None = strawberry.field(
+        description="Whether the last call succeeded; null when the vendor has not been called."
+    )
+    last_ok_at: datetime | None
+    last_error: str | None
+    last_error_code: str | None
+    last_error_at: datetime | None

@@ -1,0 +1,124 @@
+"""Shared fixtures: the simulators on a loopback port, the embedded MongoDB, vendor clients.
+
+Everything here is a real part: the simulators answer real HTTP, the embedded server speaks the MongoDB
+wire protocol, and the clients are the ones production uses.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from pymongo import AsyncMongoClient
+
+from gateway.settings import LivepushSettings, LoopSettings, Settings, StreamloopSettings
+from gateway.simulators import SimulatorConfig, create_app
+from gateway.store.embedded import EmbeddedMongo
+
+SIM_TOKEN = "sim-token"
+
+
+@dataclass
+class Sim:
+    """A running simulator server and a way to steer it through `/_sim/`."""
+
+    url: str
+    http: aiohttp.ClientSession
+    app: Any
+
+    @property
+    def loop_url(self) -> str:
+        return f"{self.url}/loop"
+
+    @property
+    def streamloop_url(self) -> str:
+        return f"{self.url}/streamloop/v1"
+
+    @property
+    def livepush_url(self) -> str:
+        return f"{self.url}/livepush"
+
+    async def control(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.http.request(method, f"{self.url}/_sim/{path}", json=body) as resp:
+            assert resp.status < 400, await resp.text()
+            return await resp.json() if resp.content_type == "application/json" else None
+
+    async def stats(self) -> dict[str, Any]:
+        return await self.control("GET", "stats")
+
+    async def vendor_requests(self, vendor: str | None = None) -> int:
+        """Requests the vendors served since the last reset (optionally one vendor's)."""
+        stats = await self.stats()
+        return sum(
+            row["count"] for row in stats["requests"] if vendor is None or row["vendor"] == vendor
+        )
+
+
+@pytest.fixture
+def sim_config() -> SimulatorConfig:
+    """Fast clocks so that tests see time move without waiting long."""
+    return SimulatorConfig(token=SIM_TOKEN, preparing_seconds=0.05, activating_seconds=0.05)
+
+
+@pytest.fixture
+async def sim(sim_config: SimulatorConfig) -> AsyncIterator[Sim]:
+    server = TestServer(create_app(sim_config), host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield Sim(url=str(server.make_url("")).rstrip("/"), http=http, app=server.app)
+    await server.close()
+
+
+@pytest.fixture
+def settings_for(sim: Sim):  # type: ignore[no-untyped-def]
+    """Settings pointing every vendor at the simulators; keyword overrides go to the top level."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "loop": LoopSettings(base_url=sim.loop_url, token=SIM_TOKEN, read_timeout=2.0),
+            "streamloop": StreamloopSettings(base_url=sim.streamloop_url, token=SIM_TOKEN, read_timeout=2.0),
+            "livepush": LivepushSettings(base_url=sim.livepush_url, token=SIM_TOKEN, read_timeout=2.0),
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return build
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """MONGODB_URI when set, else the embedded server, started once per test run."""
+    if uri := os.environ.get("MONGODB_URI"):
+        yield uri
+        return
+    server = EmbeddedMongo(data_dir=Path(tmp_path_factory.mktemp("mongo")))
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def mongo_db(mongo_uri: str) -> AsyncIterator[Any]:
+    """A database of its own for each test, dropped afterwards."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
