@@ -1,0 +1,282 @@
+"""What every vendor adapter shares: the HTTP client base and the per-source adapter contract.
+
+A vendor module (`loop`, `streamloop`, `livepush`) has the same shape each time: a `VendorClient`
+subclass that speaks the vendor's HTTP API, pydantic wire models that validate what it answers, a
+`normalize()` per source into `gateway.model.Event`, and one `SourceAdapter` per source it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, TypeVar
+
+import aiohttp
+import orjson
+import pydantic
+from multidict import CIMultiDictProxy
+
+from gateway.errors import (
+    UnsupportedByVendor,
+    VendorAuthError,
+    VendorConflict,
+    VendorError,
+    VendorNotConfigured,
+    VendorNotFound,
+    VendorPreconditionFailed,
+    VendorProtocolError,
+    VendorRateLimited,
+    VendorRejected,
+    VendorTimeout,
+    VendorUnavailable,
+)
+from gateway.model import Event, Source, Vendor
+from gateway.settings import VendorSettings
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # A vendor timestamp without an offset is read as UTC; every datetime leaving a wire model is
+    # aware and in `datetime.UTC`, whatever zone object the parser produced.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: A vendor timestamp in a wire model: ISO-8601 in, timezone-aware UTC out.
+UtcDateTime = Annotated[datetime, pydantic.AfterValidator(_as_utc)]
+
+
+@dataclass(slots=True)
+class VendorResponse:
+    status: int
+    data: Any
+    headers: CIMultiDictProxy[str]
+
+
+@dataclass(slots=True)
+class VendorHealthRecord:
+    last_ok_at: float | None = None
+    last_error: VendorError | None = None
+    last_error_at: float | None = None
+
+
+class VendorClient:
+    """One vendor's HTTP API over the process-wide aiohttp session.
+
+    Subclasses set `vendor`, `auth_headers()` and `error_for()` (each vendor words its errors its own
+    way); everything else (timeouts, the concurrency bound, JSON, mapping transport failures) is here.
+    """
+
+    vendor: ClassVar[Vendor]
+
+    def __init__(self, session: aiohttp.ClientSession, settings: VendorSettings) -> None:
+        self.session = session
+        self.settings = settings
+        self.health = VendorHealthRecord()
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        # `total` bounds the whole exchange: a vendor that trickles bytes never resets it.
+        self._timeout = aiohttp.ClientTimeout(
+            total=settings.connect_timeout + settings.read_timeout,
+            connect=settings.connect_timeout,
+            sock_read=settings.read_timeout,
+        )
+        self._base = (settings.base_url or "").rstrip("/")
+
+    @property
+    def configured(self) -> bool:
+        return self.settings.configured
+
+    def auth_headers(self) -> dict[str, str]:
+        token = self.settings.token
+        return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> VendorResponse:
+        if not self.configured:
+            raise VendorNotConfigured(self.vendor, f"{self.vendor.value} is not configured")
+        all_headers = self.auth_headers()
+        if headers:
+            all_headers.update(headers)
+        body = None
+        if json is not None:
+            body = orjson.dumps(json)
+            all_headers["Content-Type"] = "application/json"
+        try:
+            async with (
+                self._slots,
+                self.session.request(
+                    method,
+                    self._base + path,
+                    data=body,
+                    params=params,
+                    headers=all_headers,
+                    timeout=self._timeout,
+                ) as resp,
+            ):
+                raw = await resp.read()
+                status, resp_headers = resp.status, resp.headers
+        except TimeoutError as exc:
+            raise self._failed(VendorTimeout(self.vendor, f"{self.vendor.value} did not answer in time")) from exc
+        except aiohttp.ClientError as exc:
+            raise self._failed(
+                VendorUnavailable(self.vendor, f"{self.vendor.value} unreachable: {type(exc).__name__}")
+            ) from exc
+        data = self._decode(raw, status) if raw else None
+        if status >= 400:
+            raise self._failed(self.error_for(status, data, resp_headers))
+        self.health.last_ok_at = time.time()
+        return VendorResponse(status, data, resp_headers)
+
+    def _decode(self, raw: bytes, status: int) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if status >= 400:
+                return None  # an error status tells enough; a vendor's error page need not be JSON
+            raise self._failed(
+                VendorProtocolError(self.vendor, f"{self.vendor.value} answered malformed JSON", status=status)
+            ) from exc
+
+    def _failed(self, error: VendorError) -> VendorError:
+        self.health.last_error = error
+        self.health.last_error_at = time.time()
+        return error
+
+    def parse(self, model: type[M], data: Any) -> M:
+        """Validate a vendor answer against its wire model; a mismatch is the vendor's fault."""
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise self._failed(
+                VendorProtocolError(
+                    self.vendor,
+                    f"{self.vendor.value} answered outside its contract: {exc.errors()[0]['msg']}",
+                )
+            ) from exc
+
+    def error_for(self, status: int, data: Any, headers: CIMultiDictProxy[str]) -> VendorError:
+        """Map an error answer to the hierarchy. Vendors override to read their own error body."""
+        return error_by_status(self.vendor, status, message=f"{self.vendor.value} answered {status}")
+
+
+def error_body(model: type[M], data: Any) -> M:
+    """A vendor's error body, as far as it has its documented shape (`model` has defaults for every
+    field): a badly shaped body must not turn the vendor's error into one of ours."""
+    if isinstance(data, dict):
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError:
+            pass
+    return model()
+
+
+def as_raw(wire: pydantic.BaseModel) -> dict[str, Any]:
+    """The vendor's object in the vendor's own field names, for the store to keep beside the event."""
+    return wire.model_dump(mode="json", by_alias=True)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def error_by_status(
+    vendor: Vendor,
+    status: int,
+    *,
+    message: str,
+    vendor_code: str | None = None,
+    retry_after: float | None = None,
+) -> VendorError:
+    kw: dict[str, Any] = {"status": status, "vendor_code": vendor_code}
+    if status == 401 or status == 403:
+        return VendorAuthError(vendor, message, **kw)
+    if status == 404:
+        return VendorNotFound(vendor, message, **kw)
+    if status == 409:
+        return VendorConflict(vendor, message, **kw)
+    if status == 412:
+        return VendorPreconditionFailed(vendor, message, **kw)
+    if status == 429:
+        return VendorRateLimited(vendor, message, retry_after=retry_after, **kw)
+    if status >= 500:
+        return VendorUnavailable(vendor, message, **kw)
+    return VendorRejected(vendor, message, **kw)
+
+
+@dataclass(slots=True)
+class Page:
+    events: list[Event]
+    next_cursor: str | None
+
+
+class SourceAdapter(ABC):
+    """One source of live events: how to read it, list it and normalize it.
+
+    Lifecycle verbs default to `UnsupportedByVendor`; a source overrides the ones its vendor can do.
+    """
+
+    source: ClassVar[Source]
+    #: whether `list_page` walks every event of the source (Loop calls have no list endpoint)
+    can_list: ClassVar[bool] = True
+
+    def __init__(self, client: VendorClient) -> None:
+        self.client = client
+
+    @property
+    def vendor(self) -> Vendor:
+        return self.source.vendor
+
+    @abstractmethod
+    async def fetch(self, native_id: str) -> Event:
+        """One event; raises `VendorNotFound` when the vendor has no such object."""
+
+    async def fetch_many(self, native_ids: Sequence[str]) -> list[Event | VendorError | None]:
+        """Many events at once, in the order asked; `None` for the ones the vendor does not have.
+
+        The default asks for each concurrently (the client bounds how many are in flight); a source whose
+        list endpoint serves a whole batch in one call overrides this.
+        """
+        results = await asyncio.gather(*(self.fetch(i) for i in native_ids), return_exceptions=True)
+        out: list[Event | VendorError | None] = []
+        for result in results:
+            if isinstance(result, VendorNotFound):
+                out.append(None)
+            elif isinstance(result, VendorError | Event):
+                out.append(result)
+            else:
+                raise result
+        return out
+
+    async def list_page(self, cursor: str | None) -> Page:
+        """One page of the vendor's listing, from `cursor` (None: the first page)."""
+        raise UnsupportedByVendor(self.vendor, f"{self.source.value} has no list endpoint")
+
+    def unsupported(self, verb: str) -> UnsupportedByVendor:
+        return UnsupportedByVendor(self.vendor, f"{self.source.value} cannot {verb}")
+
+    async def start(self, native_id: str) -> Event:
+        raise self.unsupported("start")
+
+    async def stop(self, native_id: str) -> Event:
+        raise self.unsupported("stop")
+
+    async def cancel(self, native_id: str) -> Event:
+        raise self.unsupported("be cancelled")
+
+    async def delete(self, native_id: str) -> Event | None:
+        raise self.unsupported("be deleted")

@@ -1,0 +1,222 @@
+"""Livepush: multistreaming streams (`https://octopus.livepush.io`).
+
+Contract: `livepush-streams.txt` and the Livepush table of the vendors README. Livepush has no live-status
+field and no pagination (lists are bare arrays), and its errors (401, 404) have no documented body.
+A stream's `zone` is an id string in the create answer and an object everywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pydantic
+from multidict import CIMultiDictProxy
+
+from gateway.errors import VendorError, VendorRejected
+from gateway.model import Event, Source, Status, Vendor
+from gateway.vendors.base import (
+    Page,
+    SourceAdapter,
+    UtcDateTime,
+    VendorClient,
+    as_raw,
+    error_body,
+    error_by_status,
+    retry_after_seconds,
+)
+
+StreamCategory = Literal["simulcast", "schedule"]
+
+#: Livepush has no status word: a stream that exists is a draft as far as anyone can tell, and one
+#: Livepush no longer has was deleted.
+STREAM_STATUS: dict[str, Status] = {"deleted": Status.CANCELLED}
+EXISTING_STATUS = Status.DRAFT
+
+
+class _Wire(pydantic.BaseModel):
+    # The page marks no field required; only the id is needed to make sense of an object.
+    model_config = pydantic.ConfigDict(extra="allow", validate_by_name=True, validate_by_alias=True)
+
+
+class LivepushZone(_Wire):
+    id: str
+    name: str | None = None
+    category: str | None = None
+    host: str | None = None
+    is_public: bool | None = pydantic.Field(None, alias="isPublic")
+    is_default: bool | None = pydantic.Field(None, alias="isDefault")
+
+
+class LivepushStreamMetadata(_Wire):
+    name: str | None = None
+    category: str | None = None
+
+
+class LivepushStream(_Wire):
+    """A stream as `GET /streams/mine`, `POST /streams` or `GET /streams/{id}` answers it."""
+
+    id: str
+    metadata: LivepushStreamMetadata | None = None
+    created_at: UtcDateTime | None = pydantic.Field(None, alias="createdAt")
+    is_disabled: bool | None = pydantic.Field(None, alias="isDisabled")
+    config: dict[str, Any] | None = None
+    destinations: list[dict[str, Any]] = pydantic.Field(default_factory=list)
+    zone: LivepushZone | str | None = None
+    # Only on create and get-by-id, not in the owner's list.
+    chat_id: str | None = pydantic.Field(None, alias="chatId")
+    embed_id: str | None = pydantic.Field(None, alias="embedId")
+    unsafe_content: bool | None = pydantic.Field(None, alias="unsafeContent")
+    has_validated: bool | None = pydantic.Field(None, alias="hasValidated")
+
+    @property
+    def zone_id(self) -> str | None:
+        return self.zone.id if isinstance(self.zone, LivepushZone) else self.zone
+
+
+class LivepushDestination(_Wire):
+    id: str
+    app_name: str | None = pydantic.Field(None, alias="appName")
+    label: str | None = None
+    rtmp_base: str | None = pydantic.Field(None, alias="rtmpBase")
+    is_pinned: bool | None = pydantic.Field(None, alias="isPinned")
+    is_disabled: bool | None = pydantic.Field(None, alias="isDisabled")
+    updated_at: UtcDateTime | None = pydantic.Field(None, alias="updatedAt")
+
+
+class LivepushRecording(_Wire):
+    id: str
+    stream: str | None = None
+    stream_key: str | None = pydantic.Field(None, alias="streamKey")
+    # Undocumented type: kept as Livepush sends it.
+    time: Any = None
+    updated_at: UtcDateTime | None = pydantic.Field(None, alias="updatedAt")
+
+
+class LivepushDeleted(_Wire):
+    success: bool
+
+
+class LivepushSchedulerPlaylist(_Wire):
+    """`PUT /streams/{id}/config/scheduler/playlist` answer; Livepush does not document the body, so
+    nothing in it is required."""
+
+    success: bool | None = None
+    videos: list[str] | None = None
+
+
+class LivepushErrorBody(_Wire):
+    message: str | None = None
+
+
+class LivepushStreamList(pydantic.RootModel[list[LivepushStream]]):
+    pass
+
+
+class LivepushDestinationList(pydantic.RootModel[list[LivepushDestination]]):
+    pass
+
+
+class LivepushRecordingList(pydantic.RootModel[list[LivepushRecording]]):
+    pass
+
+
+class LivepushClient(VendorClient):
+    vendor = Vendor.LIVEPUSH
+
+    def error_for(self, status: int, data: Any, headers: CIMultiDictProxy[str]) -> VendorError:
+        body = error_body(LivepushErrorBody, data)
+        return error_by_status(
+            self.vendor,
+            status,
+            message=body.message or f"Livepush answered {status}",
+            retry_after=retry_after_seconds(headers),
+        )
+
+    async def list_streams(self) -> list[LivepushStream]:
+        resp = await self.request("GET", "/streams/mine")
+        return self.parse(LivepushStreamList, resp.data).root
+
+    async def create_stream(self, category: StreamCategory, name: str) -> LivepushStream:
+        resp = await self.request("POST", "/streams", json={"category": category, "name": name})
+        return self.parse(LivepushStream, resp.data)
+
+    async def get_stream(self, stream_id: str) -> LivepushStream:
+        resp = await self.request("GET", f"/streams/{stream_id}")
+        return self.parse(LivepushStream, resp.data)
+
+    async def delete_stream(self, stream_id: str) -> LivepushDeleted:
+        resp = await self.request("DELETE", f"/streams/{stream_id}")
+        return self.parse(LivepushDeleted, resp.data)
+
+    async def destinations(self) -> list[LivepushDestination]:
+        resp = await self.request("GET", "/streams/me/destinations")
+        return self.parse(LivepushDestinationList, resp.data).root
+
+    async def recordings(self) -> list[LivepushRecording]:
+        resp = await self.request("GET", "/streams/me/recordings")
+        return self.parse(LivepushRecordingList, resp.data).root
+
+    async def set_scheduler_playlist(self, stream_id: str, videos: Sequence[str]) -> LivepushSchedulerPlaylist:
+        resp = await self.request(
+            "PUT", f"/streams/{stream_id}/config/scheduler/playlist", json={"videos": list(videos)}
+        )
+        return self.parse(LivepushSchedulerPlaylist, resp.data if resp.data is not None else {})
+
+
+def normalize_stream(stream: LivepushStream) -> Event:
+    metadata = stream.metadata
+    return Event(
+        raw=as_raw(stream),
+        source=Source.LIVEPUSH_STREAM,
+        native_id=stream.id,
+        status=EXISTING_STATUS,
+        vendor_status=None,
+        is_live=False,  # Livepush gives no signal of a stream being on air
+        title=metadata.name if metadata else None,
+        created_at=stream.created_at,
+        metadata=metadata.model_dump(exclude_unset=True) if metadata else None,
+        extra={
+            "category": metadata.category if metadata else None,
+            "chat_id": stream.chat_id,
+            "embed_id": stream.embed_id,
+            "zone": stream.zone_id,
+            "destinations": [dict(d) for d in stream.destinations],
+            "is_disabled": stream.is_disabled,
+        },
+    )
+
+
+class LivepushStreamAdapter(SourceAdapter):
+    source = Source.LIVEPUSH_STREAM
+
+    client: LivepushClient
+
+    async def fetch(self, native_id: str) -> Event:
+        return normalize_stream(await self.client.get_stream(native_id))
+
+    async def fetch_many(self, native_ids: Sequence[str]) -> list[Event | VendorError | None]:
+        """The owner's list has every stream, so one call answers a whole batch.
+
+        The list leaves out `chatId` and `embedId`; `fetch` reads them when one stream is asked for.
+        """
+        try:
+            streams = await self.client.list_streams()
+        except VendorError as error:
+            return [error for _ in native_ids]
+        by_id = {s.id: s for s in streams}
+        return [normalize_stream(by_id[i]) if i in by_id else None for i in native_ids]
+
+    async def list_page(self, cursor: str | None) -> Page:
+        streams = await self.client.list_streams()
+        return Page([normalize_stream(s) for s in streams], None)
+
+    async def delete(self, native_id: str) -> Event | None:
+        answer = await self.client.delete_stream(native_id)
+        if not answer.success:
+            raise VendorRejected(self.vendor, f"Livepush did not delete stream {native_id}", status=200)
+        return None
+
+
+CLIENT = LivepushClient
+ADAPTERS = (LivepushStreamAdapter,)

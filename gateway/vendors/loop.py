@@ -1,0 +1,375 @@
+"""Loop Live: GetStream-backed calls and scheduled sessions (`https://live.platform.loop.health`).
+
+Contract: `loop-live-create-call.txt`, `loop-live-get-call.txt`, `loop-live-create-session.txt`, and the
+Loop table of the vendors README. Errors are JSON `{error, message}`; a 503 means Loop's streaming
+provider is not configured (not that Loop is down), a 502 that the provider failed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+import pydantic
+from multidict import CIMultiDictProxy
+
+from gateway.errors import VendorError, VendorNotConfigured
+from gateway.model import Event, Recording, Source, Status, Vendor
+from gateway.vendors.base import (
+    Page,
+    SourceAdapter,
+    UtcDateTime,
+    VendorClient,
+    as_raw,
+    error_body,
+    error_by_status,
+    retry_after_seconds,
+)
+
+CallStatus = Literal["scheduled", "live", "ended", "errored"]
+SessionStatus = Literal["scheduled", "live", "ended", "cancelled"]
+SessionKind = Literal["live", "office_hours"]
+RegistrationRole = Literal["host", "participant", "guest"]
+AdminSessionStatus = Literal["scheduled", "cancelled"]
+
+CALL_STATUS: dict[str, Status] = {
+    "scheduled": Status.SCHEDULED,
+    "live": Status.LIVE,
+    "ended": Status.ENDED,
+    "errored": Status.FAILED,
+}
+SESSION_STATUS: dict[str, Status] = {
+    "scheduled": Status.SCHEDULED,
+    "live": Status.LIVE,
+    "ended": Status.ENDED,
+    "cancelled": Status.CANCELLED,
+}
+#: What an undocumented status word becomes; the word itself is kept in `vendor_status`.
+UNKNOWN_STATUS = Status.DRAFT
+
+
+class _Wire(pydantic.BaseModel):
+    # Loop may add fields at any time; they are kept, never a reason to reject an answer.
+    model_config = pydantic.ConfigDict(extra="allow")
+
+
+class LoopCallLive(_Wire):
+    is_live: bool
+    current_session_id: str | None
+    ended_at: UtcDateTime | None
+
+
+class LoopCall(_Wire):
+    """A call row, as `POST /v1/live/calls` and `POST .../end` answer it."""
+
+    id: str
+    host_user_id: str
+    title: str
+    scheduled_at: UtcDateTime | None
+    started_at: UtcDateTime | None
+    ended_at: UtcDateTime | None
+    stream_call_id: str | None
+    stream_call_type: str
+    recording_url: str | None
+    recording_ready_at: UtcDateTime | None
+    # The documented words are `CallStatus`; an undocumented one is kept rather than losing the call.
+    status: CallStatus | str
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    #: not in the contract's answer, though the request takes it
+    metadata: dict[str, Any] | None = None
+
+
+class LoopCallDetail(LoopCall):
+    """`GET /v1/live/calls/{id}`: the row plus the provider's best-effort live status."""
+
+    live: LoopCallLive | None
+
+
+class LoopSession(_Wire):
+    id: str
+    host_id: str
+    brand_id: str
+    title: str
+    kind: SessionKind
+    category: str | None
+    scheduled_at: UtcDateTime
+    started_at: UtcDateTime | None
+    ended_at: UtcDateTime | None
+    status: SessionStatus | str
+    stream_call_id: str | None
+    max_participants: int
+    duration_minutes: int | None
+    recording_url: str | None
+    metadata: dict[str, Any]
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    registered_count: int
+    is_registered: bool
+
+
+class LoopSessionList(_Wire):
+    sessions: list[LoopSession]
+    next_cursor: str | None = None
+
+
+class LoopRegistration(_Wire):
+    """`POST /v1/sessions/{id}/register` answers 201; Loop does not document the body, so nothing in it
+    is required."""
+
+    id: str | None = None
+    session_id: str | None = None
+    role: RegistrationRole | None = None
+    guest_email: str | None = None
+    created_at: UtcDateTime | None = None
+
+
+class LoopErrorBody(_Wire):
+    error: str | None = None
+    message: str | None = None
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class LoopClient(VendorClient):
+    vendor = Vendor.LOOP
+
+    def error_for(self, status: int, data: Any, headers: CIMultiDictProxy[str]) -> VendorError:
+        body = error_body(LoopErrorBody, data)
+        message = body.message or f"Loop answered {status}"
+        if status == 503:
+            # Loop's own upstream is missing, which no retry will fix.
+            return VendorNotConfigured(self.vendor, message, status=status, vendor_code=body.error)
+        return error_by_status(
+            self.vendor,
+            status,
+            message=message,
+            vendor_code=body.error,
+            retry_after=retry_after_seconds(headers),
+        )
+
+    # calls
+
+    async def create_call(
+        self,
+        host_user_id: str,
+        title: str,
+        *,
+        scheduled_at: datetime | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> LoopCall:
+        body: dict[str, Any] = {"host_user_id": host_user_id, "title": title}
+        if scheduled_at is not None:
+            body["scheduled_at"] = _iso(scheduled_at)
+        if metadata is not None:
+            body["metadata"] = metadata
+        resp = await self.request("POST", "/v1/live/calls", json=body)
+        return self.parse(LoopCall, resp.data)
+
+    async def get_call(self, call_id: str) -> LoopCallDetail:
+        resp = await self.request("GET", f"/v1/live/calls/{call_id}")
+        return self.parse(LoopCallDetail, resp.data)
+
+    async def end_call(self, call_id: str) -> LoopCall:
+        resp = await self.request("POST", f"/v1/live/calls/{call_id}/end")
+        return self.parse(LoopCall, resp.data)
+
+    # sessions
+
+    async def create_session(
+        self,
+        host_id: str,
+        brand_id: str,
+        title: str,
+        scheduled_at: datetime,
+        max_participants: int,
+        *,
+        kind: SessionKind | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> LoopSession:
+        body: dict[str, Any] = {
+            "host_id": host_id,
+            "brand_id": brand_id,
+            "title": title,
+            "scheduled_at": _iso(scheduled_at),
+            "max_participants": max_participants,
+        }
+        if kind is not None:
+            body["kind"] = kind
+        if metadata is not None:
+            body["metadata"] = metadata
+        resp = await self.request("POST", "/v1/sessions", json=body)
+        return self.parse(LoopSession, resp.data)
+
+    async def get_session(self, session_id: str) -> LoopSession:
+        resp = await self.request("GET", f"/v1/sessions/{session_id}")
+        return self.parse(LoopSession, resp.data)
+
+    async def list_sessions(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+        brand_id: str | None = None,
+        host_id: str | None = None,
+        status: SessionStatus | None = None,
+        kind: SessionKind | None = None,
+        upcoming: bool | None = None,
+    ) -> LoopSessionList:
+        params: dict[str, str | int] = {}
+        for name, value in (
+            ("cursor", cursor),
+            ("limit", limit),
+            ("brand_id", brand_id),
+            ("host_id", host_id),
+            ("status", status),
+            ("kind", kind),
+        ):
+            if value is not None:
+                params[name] = value
+        if upcoming is not None:
+            params["upcoming"] = "true" if upcoming else "false"
+        resp = await self.request("GET", "/v1/live/sessions", params=params)
+        return self.parse(LoopSessionList, resp.data)
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = None,
+        scheduled_at: datetime | None = None,
+        max_participants: int | None = None,
+        kind: SessionKind | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> LoopSession:
+        """Change the fields given; the ones left as None stay as they are."""
+        body: dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if scheduled_at is not None:
+            body["scheduled_at"] = _iso(scheduled_at)
+        if max_participants is not None:
+            body["max_participants"] = max_participants
+        if kind is not None:
+            body["kind"] = kind
+        if metadata is not None:
+            body["metadata"] = metadata
+        resp = await self.request("PATCH", f"/v1/sessions/{session_id}", json=body)
+        return self.parse(LoopSession, resp.data)
+
+    async def admin_update_session(self, session_id: str, *, status: AdminSessionStatus) -> LoopSession:
+        """The admin route is the only one that moves a session's status (cancelling is `cancelled`)."""
+        resp = await self.request("PATCH", f"/v1/admin/sessions/{session_id}", json={"status": status})
+        return self.parse(LoopSession, resp.data)
+
+    async def register(
+        self, session_id: str, role: RegistrationRole, *, guest_email: str | None = None
+    ) -> LoopRegistration:
+        body: dict[str, Any] = {"role": role}
+        if guest_email is not None:
+            body["guest_email"] = guest_email
+        resp = await self.request("POST", f"/v1/sessions/{session_id}/register", json=body)
+        return self.parse(LoopRegistration, resp.data if resp.data is not None else {})
+
+
+def _recordings(url: str | None, ready_at: datetime | None) -> list[Recording]:
+    return [Recording(url=url, ready_at=ready_at)] if url else []
+
+
+def normalize_call(call: LoopCall) -> Event:
+    live = call.live if isinstance(call, LoopCallDetail) else None
+    return Event(
+        raw=as_raw(call),
+        source=Source.LOOP_CALL,
+        native_id=call.id,
+        status=CALL_STATUS.get(call.status, UNKNOWN_STATUS),
+        vendor_status=call.status,
+        # The provider's view is fresher than the row's status, when Loop managed to ask it.
+        is_live=live.is_live if live is not None else call.status == "live",
+        title=call.title,
+        scheduled_start=call.scheduled_at,
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+        created_at=call.created_at,
+        updated_at=call.updated_at,
+        host_id=call.host_user_id,
+        recordings=_recordings(call.recording_url, call.recording_ready_at),
+        metadata=call.metadata,
+        extra={
+            "stream_call_id": call.stream_call_id,
+            "stream_call_type": call.stream_call_type,
+            "recording_ready_at": call.recording_ready_at,
+            "live": {
+                "is_live": live.is_live,
+                "current_session_id": live.current_session_id,
+                "ended_at": live.ended_at,
+            }
+            if live is not None
+            else None,
+        },
+    )
+
+
+def normalize_session(session: LoopSession) -> Event:
+    return Event(
+        raw=as_raw(session),
+        source=Source.LOOP_SESSION,
+        native_id=session.id,
+        status=SESSION_STATUS.get(session.status, UNKNOWN_STATUS),
+        vendor_status=session.status,
+        is_live=session.status == "live",
+        title=session.title,
+        scheduled_start=session.scheduled_at,
+        started_at=session.started_at,
+        ended_at=session.ended_at,
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+        host_id=session.host_id,
+        recordings=_recordings(session.recording_url, None),
+        metadata=session.metadata,
+        extra={
+            "brand_id": session.brand_id,
+            "kind": session.kind,
+            "category": session.category,
+            "max_participants": session.max_participants,
+            "duration_minutes": session.duration_minutes,
+            "registered_count": session.registered_count,
+        },
+    )
+
+
+class LoopCallAdapter(SourceAdapter):
+    source = Source.LOOP_CALL
+    can_list: ClassVar[bool] = False  # Loop documents no way to list calls
+
+    client: LoopClient
+
+    async def fetch(self, native_id: str) -> Event:
+        return normalize_call(await self.client.get_call(native_id))
+
+    async def stop(self, native_id: str) -> Event:
+        return normalize_call(await self.client.end_call(native_id))
+
+
+class LoopSessionAdapter(SourceAdapter):
+    source = Source.LOOP_SESSION
+
+    client: LoopClient
+
+    async def fetch(self, native_id: str) -> Event:
+        return normalize_session(await self.client.get_session(native_id))
+
+    async def list_page(self, cursor: str | None) -> Page:
+        page = await self.client.list_sessions(cursor=cursor, limit=100)
+        return Page([normalize_session(s) for s in page.sessions], page.next_cursor)
+
+    async def cancel(self, native_id: str) -> Event:
+        return normalize_session(await self.client.admin_update_session(native_id, status="cancelled"))
+
+
+CLIENT = LoopClient
+ADAPTERS = (LoopCallAdapter, LoopSessionAdapter)
