@@ -124,12 +124,14 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async with mongodb_for_demo(base) as mongodb_uri, serving(
-        create_simulators(SimulatorConfig(token=token)), host, sim_port
+    async with (
+        mongodb_for_demo(base) as mongodb_uri,
+        serving(create_simulators(SimulatorConfig(token=token)), host, sim_port),
     ):
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{sim_url}/_sim/seed", json={"seed": seed, "count": count}
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{sim_url}/_sim/seed", json={"seed": seed, "count": count}) as resp,
+        ):
             resp.raise_for_status()
         settings = base.model_copy(
             update={

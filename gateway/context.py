@@ -27,9 +27,7 @@ class Services:
     index: EventIndex
 
     def fresh_for(self) -> dict[Source, float]:
-        return {
-            source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters
-        }
+        return {source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters}
 
 
 @dataclass(slots=True)

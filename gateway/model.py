@@ -100,13 +100,20 @@ class Event:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Event:
-        values = {f.name: doc.get(f.name) for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {f.name: doc.get(f.name) for f in dataclasses.fields(cls)}
         values["source"] = Source(values["source"])
         values["status"] = Status(values["status"])
         values["is_live"] = bool(values["is_live"])
         values["recordings"] = [Recording(**r) for r in values["recordings"] or []]
         values["extra"] = values["extra"] or {}
-        for name in ("scheduled_start", "scheduled_end", "started_at", "ended_at", "created_at", "updated_at"):
+        for name in (
+            "scheduled_start",
+            "scheduled_end",
+            "started_at",
+            "ended_at",
+            "created_at",
+            "updated_at",
+        ):
             values[name] = as_utc(values[name])
         for rec in values["recordings"]:
             rec.ready_at = as_utc(rec.ready_at)

@@ -56,9 +56,7 @@ class Sim:
     async def vendor_requests(self, vendor: str | None = None) -> int:
         """Requests the vendors served since the last reset (optionally one vendor's)."""
         stats = await self.stats()
-        return sum(
-            row["count"] for row in stats["requests"] if vendor is None or row["vendor"] == vendor
-        )
+        return sum(row["count"] for row in stats["requests"] if vendor is None or row["vendor"] == vendor)
 
 
 @pytest.fixture

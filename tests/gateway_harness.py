@@ -27,9 +27,7 @@ class Gateway:
         return self.server.app[SERVICES]
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-        async with self.http.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}
-        ) as resp:
+        async with self.http.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}) as resp:
             return resp.status, await resp.json()
 
     async def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -35,9 +35,7 @@ def is_alive(pid: int) -> bool:
 
 def dead_pid() -> int:
     """The pid of a process that has exited and been collected."""
-    finished = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
-    )
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
     return int(finished.stdout)
 
 

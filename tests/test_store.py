@@ -84,9 +84,7 @@ def events(mongo_db: Any) -> EventStore:
 async def counted(mongo_uri: str, mongo_db: Any) -> AsyncIterator[tuple[EventStore, Counter[str]]]:
     """An event store over the test's database whose client counts the commands it sends."""
     listener = CommandCounter()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        mongo_uri, tz_aware=True, event_listeners=[listener]
-    )
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True, event_listeners=[listener])
     try:
         yield EventStore(client[mongo_db.name]), listener.commands
     finally:
@@ -196,9 +194,7 @@ async def test_a_page_is_one_query_and_one_more_with_a_cursor(
 async def test_writing_again_updates_in_place_and_keeps_types(events: EventStore, mongo_db: Any) -> None:
     first = make_event("1", start=T0, title="Draft", extra={"chat_id": "c1"})
     await events.put_many(stored(first, make_event("2")), T0)
-    second = replace(
-        first, title="Final", status=Status.LIVE, is_live=True, started_at=T0 + timedelta(minutes=1)
-    )
+    second = replace(first, title="Final", status=Status.LIVE, is_live=True, started_at=T0 + timedelta(minutes=1))
     later = T0 + timedelta(minutes=5)
     await events.put_many(stored(second, make_event("3")), later)
 
@@ -216,9 +212,7 @@ async def test_writing_again_updates_in_place_and_keeps_types(events: EventStore
 
 
 async def test_an_unknown_extra_value_does_not_erase_a_known_one(events: EventStore) -> None:
-    detail = make_event(
-        "7", Source.LIVEPUSH_STREAM, extra={"chat_id": "chat-1", "embed_id": "emb-1", "zone": "eu"}
-    )
+    detail = make_event("7", Source.LIVEPUSH_STREAM, extra={"chat_id": "chat-1", "embed_id": "emb-1", "zone": "eu"})
     from_listing = make_event(
         "7", Source.LIVEPUSH_STREAM, extra={"chat_id": None, "embed_id": None, "zone": "us", "category": "x"}
     )
@@ -235,9 +229,7 @@ async def test_mark_missing_cancels_only_old_unlisted_events_of_the_source(event
     await events.put_many(
         stored(live, make_event("kept", Source.STREAMLOOP_STREAM), make_event("gone", Source.LOOP_CALL)), T0
     )
-    await events.put_many(
-        stored(make_event("new", Source.STREAMLOOP_STREAM)), listed_at + timedelta(seconds=1)
-    )
+    await events.put_many(stored(make_event("new", Source.STREAMLOOP_STREAM)), listed_at + timedelta(seconds=1))
 
     marked = await events.mark_missing(Source.STREAMLOOP_STREAM, {"kept"}, listed_at)
 
@@ -362,9 +354,7 @@ def tied_with(position: KeysetPosition, round_number: int) -> Event:
 
 
 @pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
-async def test_events_inserted_between_pages_appear_once_or_not_at_all(
-    events: EventStore, forward: bool
-) -> None:
+async def test_events_inserted_between_pages_appear_once_or_not_at_all(events: EventStore, forward: bool) -> None:
     made = sixty_events()
     await events.put_many(stored(*made), T0)
     seen: list[str] = []
@@ -425,9 +415,7 @@ async def test_page_edges(events: EventStore) -> None:
     "arguments",
     [{}, {"first": 1, "last": 1}, {"first": 1, "before": "x"}, {"last": 1, "after": "x"}, {"first": -1}],
 )
-async def test_page_refuses_mixed_or_missing_directions(
-    events: EventStore, arguments: dict[str, Any]
-) -> None:
+async def test_page_refuses_mixed_or_missing_directions(events: EventStore, arguments: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         await events.page(**arguments)
 

@@ -68,7 +68,7 @@ def page_size(first: int | None, last: int | None) -> tuple[int | None, int | No
 
 
 def _selects(info: GraphQLInfo, name: str) -> bool:
-    return any(sel.name == name for field in info.selected_fields for sel in field.selections)
+    return any(getattr(sel, "name", None) == name for field in info.selected_fields for sel in field.selections)
 
 
 @strawberry.type
@@ -105,9 +105,7 @@ class Query:
         for error in failures.values():
             info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
         try:
-            page = await services.store.events.page(
-                event_filter, first=first, after=after, last=last, before=before
-            )
+            page = await services.store.events.page(event_filter, first=first, after=after, last=last, before=before)
         except ValueError as exc:
             raise BadUserInput(str(exc), field="before" if before else "after") from exc
         total = await services.store.events.count(event_filter) if _selects(info, "totalCount") else -1
@@ -116,9 +114,7 @@ class Query:
         edges = [
             LiveEventEdge(
                 cursor=cursor,
-                node=to_graphql(
-                    Loaded(event, fetched_at, ServedFrom.CACHE, stale=event.source in stale_sources), now
-                ),
+                node=to_graphql(Loaded(event, fetched_at, ServedFrom.CACHE, stale=event.source in stale_sources), now),
             )
             for event, cursor, fetched_at in page.events
         ]

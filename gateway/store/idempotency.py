@@ -37,9 +37,7 @@ class IdempotencyRecords:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("expires_at", expireAfterSeconds=0)
 
-    async def claim(
-        self, caller: str, key: str, request_hash: str, operation_id: str
-    ) -> IdempotencyRecord | None:
+    async def claim(self, caller: str, key: str, request_hash: str, operation_id: str) -> IdempotencyRecord | None:
         """Bind the key to this request; None when it is ours now, else the record that holds it."""
         now = utcnow()
         doc = {
@@ -57,7 +55,9 @@ class IdempotencyRecords:
                 existing = await self.collection.find_one({"_id": doc["_id"], "expires_at": {"$gt": now}})
                 if existing is not None:
                     return IdempotencyRecord(
-                        existing["request_hash"], existing["operation_id"], as_utc(existing["created_at"])  # type: ignore[arg-type]
+                        existing["request_hash"],
+                        existing["operation_id"],
+                        as_utc(existing["created_at"]),  # type: ignore[arg-type]
                     )
                 # Expired but not yet swept by the TTL monitor: it no longer binds the key.
                 await self.collection.delete_one({"_id": doc["_id"], "expires_at": {"$lte": now}})

@@ -54,7 +54,11 @@ class TargetRecord:
             "native_id": self.native_id,
             "failure": None
             if self.failure is None
-            else {"code": self.failure.code, "message": self.failure.message, "retryable": self.failure.retryable},
+            else {
+                "code": self.failure.code,
+                "message": self.failure.message,
+                "retryable": self.failure.retryable,
+            },
             "attempts": self.attempts,
             "request": self.request,
         }
@@ -66,9 +70,7 @@ class TargetRecord:
             source=Source(doc["source"]),
             state=TargetState(doc["state"]),
             native_id=doc.get("native_id"),
-            failure=TargetFailure(failure["code"], failure["message"], bool(failure["retryable"]))
-            if failure
-            else None,
+            failure=TargetFailure(failure["code"], failure["message"], bool(failure["retryable"])) if failure else None,
             attempts=int(doc.get("attempts") or 0),
             request=doc.get("request") or {},
         )
@@ -136,7 +138,10 @@ class OperationJournal:
     async def record(self, operation_id: str, target: TargetRecord) -> None:
         await self.collection.update_one(
             {"_id": operation_id},
-            {"$set": {f"targets.{target.source.value}": target.to_doc(), "updated_at": utcnow()}, **FORCE_DOCUMENT_REWRITE},
+            {
+                "$set": {f"targets.{target.source.value}": target.to_doc(), "updated_at": utcnow()},
+                **FORCE_DOCUMENT_REWRITE,
+            },
         )
 
     async def reopen(self, operation_id: str, lease: timedelta) -> bool:
@@ -147,7 +152,14 @@ class OperationJournal:
                 "_id": operation_id,
                 "$or": [{"state": OperationState.DONE.value}, {"lease_until": {"$lte": now}}],
             },
-            {"$set": {"state": OperationState.RUNNING.value, "lease_until": now + lease, "updated_at": now}, **FORCE_DOCUMENT_REWRITE},
+            {
+                "$set": {
+                    "state": OperationState.RUNNING.value,
+                    "lease_until": now + lease,
+                    "updated_at": now,
+                },
+                **FORCE_DOCUMENT_REWRITE,
+            },
         )
         return result.matched_count == 1
 
@@ -163,7 +175,7 @@ class OperationJournal:
 
     async def abandoned(self, limit: int = 100) -> list[Operation]:
         """Running operations whose runner's lease ran out: it crashed mid-fan-out."""
-        cursor = self.collection.find(
-            {"state": OperationState.RUNNING.value, "lease_until": {"$lte": utcnow()}}
-        ).limit(limit)
+        cursor = self.collection.find({"state": OperationState.RUNNING.value, "lease_until": {"$lte": utcnow()}}).limit(
+            limit
+        )
         return [Operation.from_doc(doc) async for doc in cursor]

@@ -9,9 +9,7 @@ import strawberry
 from gateway import model
 
 Vendor = strawberry.enum(model.Vendor, name="Vendor", description="A company whose API the gateway reads.")
-EventSource = strawberry.enum(
-    model.Source, name="EventSource", description="A kind of live event at one vendor."
-)
+EventSource = strawberry.enum(model.Source, name="EventSource", description="A kind of live event at one vendor.")
 LiveEventStatus = strawberry.enum(
     model.Status,
     name="LiveEventStatus",

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from gateway import model
 from gateway.ids import encode_global_id
-from gateway.types.enums import EventSource, LiveEventStatus, ServedFrom, Vendor
+from gateway.model import Source as EventSource
+from gateway.model import Status as LiveEventStatus
+from gateway.model import Vendor
+from gateway.types.enums import ServedFrom
 
 
 @strawberry.type(description="A recording of a live event.")
@@ -202,7 +205,7 @@ def to_graphql(loaded: Loaded, now: datetime) -> LiveEvent:
         updated_at=event.updated_at,
         host_id=event.host_id,
         recordings=[Recording(url=r.url, ready_at=r.ready_at, native_id=r.native_id) for r in event.recordings],
-        metadata=event.metadata,
+        metadata=cast(JSON, event.metadata),
         freshness=Freshness(
             fetched_at=loaded.fetched_at,
             age_seconds=max(0.0, (now - loaded.fetched_at).total_seconds()),

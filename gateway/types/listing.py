@@ -6,7 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from gateway.types.enums import EventSource, LiveEventStatus, Vendor
+from gateway.model import Source as EventSource
+from gateway.model import Status as LiveEventStatus
+from gateway.model import Vendor
 from gateway.types.events import LiveEvent
 
 
@@ -19,9 +21,7 @@ class LiveEventFilter:
     scheduled_from: datetime | None = strawberry.field(
         default=None, description="Scheduled start at or after this instant."
     )
-    scheduled_to: datetime | None = strawberry.field(
-        default=None, description="Scheduled start before this instant."
-    )
+    scheduled_to: datetime | None = strawberry.field(default=None, description="Scheduled start before this instant.")
     title_contains: str | None = strawberry.field(
         default=None, description="Case-insensitive text the title must contain."
     )

@@ -1,0 +1,82 @@
+"""docker-compose.yml is for users (no Docker engine runs here), so parse it and check what it says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "LIVE_GATEWAY_"
+
+
+def setting_exists(env_var: str) -> bool:
+    """Whether an environment variable names a real setting (prefix, nested with `__`, or an alias)."""
+    aliases = {
+        alias
+        for field in Settings.model_fields.values()
+        if field.validation_alias is not None
+        for alias in getattr(field.validation_alias, "choices", [field.validation_alias])
+    }
+    if env_var in aliases:
+        return True
+    if not env_var.startswith(PREFIX):
+        return False
+    model: type[BaseModel] = Settings
+    parts = env_var.removeprefix(PREFIX).lower().split("__")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if i < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return False
+            model = annotation
+    return True
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_every_gateway_env_var_is_a_setting(compose: dict[str, Any]) -> None:
+    env = compose["services"]["gateway"]["environment"]
+    unknown = [name for name in env if not setting_exists(name)]
+    assert not unknown, f"not settings: {unknown}"
+
+
+def test_setting_check_rejects_typos() -> None:
+    assert setting_exists("LIVE_GATEWAY_LOOP__BASE_URL")
+    assert setting_exists("MONGODB_URI")
+    assert not setting_exists("LIVE_GATEWAY_LOOP__BASEURL")
+    assert not setting_exists("LIVE_GATEWAY_NOPE")
+    assert not setting_exists("LIVE_GATEWAY_PORT__X")
+
+
+def test_compose_env_parses_into_settings(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in compose["services"]["gateway"]["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.mongodb_uri == "mongodb://mongo:27017/?replicaSet=rs0"
+    assert settings.loop.configured and settings.streamloop.configured and settings.livepush.configured
+
+
+def test_mongo_is_a_single_node_replica_set(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["mongo"]["image"] == "mongo:8"
+    assert "--replSet" in services["mongo"]["command"]
+    assert "rs.initiate" in " ".join(services["mongo-init"]["command"])
+    assert services["gateway"]["build"] == "."
+    assert "simulate" in services["simulators"]["command"]
+
+
+def test_dockerfile_installs_and_serves() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install" in dockerfile and '"live-gateway", "serve"' in dockerfile
