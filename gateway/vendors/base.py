@@ -11,7 +11,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -218,6 +218,33 @@ def error_by_status(
     return VendorRejected(vendor, message, **kw)
 
 
+#: the metadata key under which a created object carries the gateway operation that made it, so that an
+#: interrupted create can be found again
+OPERATION_METADATA_KEY = "live_gateway_operation_id"
+
+
+@dataclass(slots=True)
+class CreateSpec:
+    """What `createLiveEvent` asks of one target: the common fields, and the target's own options
+    (its GraphQL input's fields in snake_case, e.g. `{"brand_id": "b1", "max_participants": 50}`)."""
+
+    title: str
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    host_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EventChanges:
+    """What `updateLiveEvent` changes; None leaves a field as it is."""
+
+    title: str | None = None
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+
+
 @dataclass(slots=True)
 class Page:
     events: list[Event]
@@ -233,6 +260,10 @@ class SourceAdapter(ABC):
     source: ClassVar[Source]
     #: whether `list_page` walks every event of the source (Loop calls have no list endpoint)
     can_list: ClassVar[bool] = True
+    #: whether re-sending the same create is safe because the vendor de-duplicates by idempotency key
+    idempotent_create: ClassVar[bool] = False
+    #: the GraphQL input path of this source's target, for naming a bad field
+    target_path: ClassVar[str] = ""
 
     def __init__(self, client: VendorClient) -> None:
         self.client = client
@@ -280,3 +311,29 @@ class SourceAdapter(ABC):
 
     async def delete(self, native_id: str) -> Event | None:
         raise self.unsupported("be deleted")
+
+    async def update(self, native_id: str, changes: EventChanges) -> Event:
+        raise self.unsupported("be updated")
+
+    async def register(self, native_id: str, *, role: str, guest_email: str | None) -> Event:
+        raise self.unsupported("take registrations")
+
+    def prepare_create(self, spec: CreateSpec, operation_id: str) -> dict[str, Any]:
+        """The vendor's request body for `spec`, checked against the vendor's contract before anything is
+        sent, as JSON-ready data (it is journaled, and re-sent as it is on a retry).
+
+        Raises `BadUserInput` whose `field` is the GraphQL input path of the bad value (`title`,
+        `scheduledStart`, or `<target_path>.<field>`). Where the vendor keeps metadata, the body carries
+        `operation_id` under `OPERATION_METADATA_KEY`.
+        """
+        raise self.unsupported("be created")
+
+    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+        """Create the object `body` describes; `idempotency_key` goes to vendors that de-duplicate by it."""
+        raise self.unsupported("be created")
+
+    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+        """After an interrupted create: the object that `create(body)` of `operation_id` may have made
+        at or after `since`, or None when the vendor has none. Raises `UnsupportedByVendor` where the
+        vendor offers no way to look."""
+        raise self.unsupported("be looked up by the operation that created it")
