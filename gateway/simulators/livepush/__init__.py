@@ -1,0 +1,1 @@
+"""Livepush: streams, destinations and recordings."""

@@ -1,0 +1,1 @@
+"""Loop Live: calls and scheduled sessions."""
