@@ -131,6 +131,19 @@ async def test_unauthorized_rejects_even_the_right_token(sim: Sim, vendor: str) 
     assert READS[vendor][1] in answer.body
 
 
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_reject_status_answers_a_4xx_in_the_vendor_shape(sim: Sim, vendor: str) -> None:
+    await set_faults(sim, {vendor: {"reject_status": 422}})
+    answer = await read(sim, vendor)
+    assert answer.status == 422
+    assert READS[vendor][1] in answer.body
+
+
+async def test_reject_status_must_be_a_4xx(sim: Sim) -> None:
+    async with sim.http.post(f"{sim.url}/_sim/faults", json={"loop": {"reject_status": 503}}) as resp:
+        assert resp.status == 400
+
+
 async def test_faults_are_per_vendor(sim: Sim) -> None:
     await set_faults(sim, {"streamloop": {"error_rate": 1.0}})
     assert (await read(sim, "streamloop")).status == 503

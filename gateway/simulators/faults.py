@@ -28,6 +28,7 @@ class VendorFaults:
     malformed_json: bool = False
     rate_limited: float | None = None
     unauthorized: bool = False
+    reject_status: int | None = None  # every request answered with this 4xx, in the vendor's error shape
     provider: ProviderMode = "ok"  # Loop only: the streaming provider behind calls
 
     def as_json(self) -> dict[str, Any]:
@@ -61,6 +62,11 @@ def parse_vendor_faults(vendor: str, body: Any) -> VendorFaults:
         if not isinstance(status, int) or isinstance(status, bool) or not 500 <= status <= 599:
             raise InvalidFaults(f"{vendor}.error_status: must be an integer from 500 to 599")
         values["error_status"] = status
+    if body.get("reject_status") is not None:
+        status = body["reject_status"]
+        if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 499:
+            raise InvalidFaults(f"{vendor}.reject_status: must be an integer from 400 to 499")
+        values["reject_status"] = status
     if "error_burst" in body:
         burst = body["error_burst"]
         if not isinstance(burst, int) or isinstance(burst, bool) or burst < 0:

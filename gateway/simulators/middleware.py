@@ -108,6 +108,9 @@ def _fault_answer(profile: VendorProfile, faults: VendorFaults, book: FaultBook)
     if faults.rate_limited is not None:
         retry_after = str(math.ceil(faults.rate_limited))
         return render(429, "RATE_LIMITED", "too many requests", {"Retry-After": retry_after})
+    if faults.reject_status is not None:
+        status = faults.reject_status
+        return render(status, code_for_status(status), "the vendor rejected the request")
     failing = book.take_burst(profile.name) or (faults.error_rate > 0 and book.rng.random() < faults.error_rate)
     if failing:
         status = faults.error_status

@@ -8,14 +8,16 @@ A stream's `zone` is an id string in the create answer and an object everywhere 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
 
 import pydantic
 from multidict import CIMultiDictProxy
 
-from gateway.errors import VendorError, VendorRejected
+from gateway.errors import VendorConflict, VendorError, VendorRejected
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
+    CreateSpec,
     Page,
     SourceAdapter,
     UtcDateTime,
@@ -25,6 +27,7 @@ from gateway.vendors.base import (
     error_by_status,
     retry_after_seconds,
 )
+from gateway.vendors.loop import RequestContract, RequestModel, given
 
 StreamCategory = Literal["simulcast", "schedule"]
 
@@ -32,6 +35,11 @@ StreamCategory = Literal["simulcast", "schedule"]
 #: Livepush no longer has was deleted.
 STREAM_STATUS: dict[str, Status] = {"deleted": Status.CANCELLED}
 EXISTING_STATUS = Status.DRAFT
+
+#: how the vendor is named in a message to the caller
+VENDOR_NAME = "Livepush"
+#: how far Livepush's clock may run behind ours when a stream's `createdAt` is compared with our time
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 class _Wire(pydantic.BaseModel):
@@ -107,6 +115,14 @@ class LivepushSchedulerPlaylist(_Wire):
 
 class LivepushErrorBody(_Wire):
     message: str | None = None
+
+
+class LivepushCreateStreamRequest(RequestModel):
+    """`POST /streams`."""
+
+    category: StreamCategory
+    # The page only says required; a stream without a name could never be found again by it.
+    name: str = pydantic.Field(min_length=1)
 
 
 class LivepushStreamList(pydantic.RootModel[list[LivepushStream]]):
@@ -189,6 +205,8 @@ def normalize_stream(stream: LivepushStream) -> Event:
 
 class LivepushStreamAdapter(SourceAdapter):
     source = Source.LIVEPUSH_STREAM
+    target_path: ClassVar[str] = "targets.livepush"
+    contract: ClassVar[RequestContract] = RequestContract(VENDOR_NAME, target_path, {"name": "title"})
 
     client: LivepushClient
 
@@ -216,6 +234,43 @@ class LivepushStreamAdapter(SourceAdapter):
         if not answer.success:
             raise VendorRejected(self.vendor, f"Livepush did not delete stream {native_id}", status=200)
         return None
+
+    def prepare_create(self, spec: CreateSpec, operation_id: str) -> dict[str, Any]:
+        # Livepush keeps no schedule, host or metadata: those fields are for the event's other targets.
+        options = self.contract.options(spec.options, {"category"})
+        request = self.contract.check(LivepushCreateStreamRequest, options | given(name=spec.title))
+        return request.model_dump(mode="json")
+
+    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+        # Livepush takes no idempotency key; `find_created` looks for the stream by name instead.
+        request = self.contract.check(LivepushCreateStreamRequest, body)
+        return normalize_stream(await self.client.create_stream(request.category, request.name))
+
+    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+        """Livepush keeps no metadata, so the stream is known by what the create gave it (name and
+        category) and by being made no earlier than the create was sent."""
+        request = self.contract.check(LivepushCreateStreamRequest, body)
+        since = since.replace(tzinfo=UTC) if since.tzinfo is None else since
+        earliest = since - CLOCK_SKEW
+        matches = [
+            stream
+            for stream in await self.client.list_streams()
+            if stream.metadata is not None
+            and stream.metadata.name == request.name
+            and stream.metadata.category == request.category
+            # A stream without a creation time cannot be shown to be this operation's.
+            and stream.created_at is not None
+            and stream.created_at >= earliest
+        ]
+        if len(matches) > 1:
+            ids = ", ".join(stream.id for stream in matches)
+            raise VendorConflict(
+                self.vendor,
+                f"operation {operation_id} is ambiguous: {len(matches)} Livepush streams named {request.name!r} "
+                f"({request.category}) created since {earliest.isoformat()} ({ids})",
+            )
+        # The owner's list leaves out chatId and embedId, which the create answer would have carried.
+        return await self.fetch(matches[0].id) if matches else None
 
 
 CLIENT = LivepushClient

@@ -7,15 +7,22 @@ provider is not configured (not that Loop is down), a 502 that the provider fail
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
+import orjson
 import pydantic
 from multidict import CIMultiDictProxy
+from pydantic_core import ErrorDetails
 
-from gateway.errors import VendorError, VendorNotConfigured
+from gateway.errors import BadUserInput, UnsupportedByVendor, VendorConflict, VendorError, VendorNotConfigured
 from gateway.model import Event, Recording, Source, Status, Vendor
 from gateway.vendors.base import (
+    OPERATION_METADATA_KEY,
+    CreateSpec,
+    EventChanges,
     Page,
     SourceAdapter,
     UtcDateTime,
@@ -46,6 +53,11 @@ SESSION_STATUS: dict[str, Status] = {
 }
 #: What an undocumented status word becomes; the word itself is kept in `vendor_status`.
 UNKNOWN_STATUS = Status.DRAFT
+#: a caller's role word, as the Literal Loop takes
+REGISTRATION_ROLES: dict[str, RegistrationRole] = {role: role for role in get_args(RegistrationRole)}
+
+#: how the vendor is named in a message to the caller
+VENDOR_NAME = "Loop Live"
 
 
 class _Wire(pydantic.BaseModel):
@@ -133,6 +145,155 @@ def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Request contracts. The helpers here are shared by every vendor module: they turn a vendor's request
+# schema, mirrored as a pydantic model, into errors that name the GraphQL input the bad value came from.
+
+R = TypeVar("R", bound=pydantic.BaseModel)
+
+#: A timestamp in a request model: a datetime from the caller, or the ISO string of a journaled body;
+#: always UTC, so that it is written with a `Z`.
+RequestDateTime = Annotated[UtcDateTime, pydantic.Strict(False)]
+
+
+class RequestModel(pydantic.BaseModel):
+    """A vendor's request body as its JSON schema states it."""
+
+    # Strict: a value of the wrong type is the caller's to hear about, not one to coerce into another.
+    model_config = pydantic.ConfigDict(strict=True, extra="forbid", loc_by_alias=False)
+
+
+_TYPE_WORDS = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "an object",
+    "datetime_type": "a date-time",
+    "datetime_parsing": "a date-time",
+    "datetime_from_date_parsing": "a date-time",
+}
+
+
+def _describe(error: ErrorDetails) -> tuple[str, str]:
+    """What is wrong with a value, in words for the caller, and a reason code for a program."""
+    kind = error["type"]
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    if kind == "missing":
+        return "is required", "REQUIRED"
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return ("must not be empty", "EMPTY") if least == 1 else (f"must have {least} characters or more", "TOO_SHORT")
+    if kind == "greater_than":
+        return f"must be greater than {ctx['gt']}", "OUT_OF_RANGE"
+    if kind == "greater_than_equal":
+        return f"must be {ctx['ge']} or more", "OUT_OF_RANGE"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}", "NOT_ALLOWED"
+    if kind == "extra_forbidden":
+        return "is not accepted", "UNKNOWN_FIELD"
+    if kind in _TYPE_WORDS:
+        return f"must be {_TYPE_WORDS[kind]}", "WRONG_TYPE"
+    # A model's own rule (PydanticCustomError) words its message for the caller already.
+    return error["msg"], kind.upper()
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The values that were given: an absent one is left for the model to default or to call missing."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContract:
+    """One target's request models as the GraphQL input sees them, so that a violation names the input
+    the bad value came from: a common field (`title`) or one of the target's options
+    (`targets.loopSession.maxParticipants`)."""
+
+    vendor_name: str
+    target_path: str
+    #: request model field -> GraphQL path, for the fields filled from the event's common input
+    common_paths: Mapping[str, str]
+
+    def path(self, name: str) -> str:
+        return self.common_paths.get(name) or f"{self.target_path}.{camel_case(name)}"
+
+    def violation(self, path: str, what: str, reason: str) -> BadUserInput:
+        return BadUserInput(f"{path}: {what} ({self.vendor_name})", field=path, reason=reason)
+
+    def options(self, options: Mapping[str, Any], known: Collection[str]) -> dict[str, Any]:
+        """The target's options that are set; one the vendor has no field for is refused, not dropped."""
+        for name in options:
+            if name not in known:
+                raise self.violation(self.path(name), "is not an option of this target", "UNKNOWN_FIELD")
+        return given(**options)
+
+    def check(self, model: type[R], data: Mapping[str, Any], *, renamed: Mapping[str, str] | None = None) -> R:
+        """`data` as `model`; `renamed` gives other paths to fields that came from elsewhere this time."""
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else ""
+            path = (renamed or {}).get(name) or self.path(name)
+            raise self.violation(path, *_describe(error)) from exc
+
+
+def _with_operation(contract: RequestContract, metadata: Any, operation_id: str) -> dict[str, Any]:
+    """The caller's metadata as plain JSON, carrying the operation id (which no caller value overrides:
+    it is how an interrupted create is found again)."""
+    if not isinstance(metadata, Mapping):
+        raise contract.violation("metadata", "must be an object", "WRONG_TYPE")
+    try:
+        plain: dict[str, Any] = orjson.loads(orjson.dumps(metadata))
+    except orjson.JSONEncodeError as exc:
+        raise contract.violation("metadata", "must be JSON data", "WRONG_TYPE") from exc
+    return {**plain, OPERATION_METADATA_KEY: operation_id}
+
+
+def _host(option_name: str, spec: CreateSpec) -> tuple[Any, dict[str, str]]:
+    """The target's own host option, else the event's `hostId`, and the path to blame if it is bad."""
+    own = spec.options.get(option_name)
+    if own is None and spec.host_id is not None:
+        return spec.host_id, {option_name: "hostId"}
+    return own, {}
+
+
+class LoopCallRequest(RequestModel):
+    """`POST /v1/live/calls`."""
+
+    host_user_id: str = pydantic.Field(min_length=1)
+    title: str = pydantic.Field(min_length=1)
+    scheduled_at: RequestDateTime | None = None
+    metadata: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+
+class LoopSessionRequest(RequestModel):
+    """`POST /v1/sessions`."""
+
+    host_id: str = pydantic.Field(min_length=1)
+    brand_id: str = pydantic.Field(min_length=1)
+    title: str = pydantic.Field(min_length=1)
+    scheduled_at: RequestDateTime
+    max_participants: int = pydantic.Field(gt=0)
+    kind: SessionKind = "live"
+    metadata: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+
+class LoopSessionPatch(RequestModel):
+    """The fields of `PATCH /v1/sessions/{id}` that `updateLiveEvent` reaches."""
+
+    title: str | None = pydantic.Field(None, min_length=1)
+    scheduled_at: RequestDateTime | None = None
+
+
+#: where the fields every Loop target shares come from in `createLiveEvent`'s input
+LOOP_COMMON_PATHS = {"title": "title", "scheduled_at": "scheduledStart", "metadata": "metadata"}
 
 
 class LoopClient(VendorClient):
@@ -345,6 +506,8 @@ def normalize_session(session: LoopSession) -> Event:
 class LoopCallAdapter(SourceAdapter):
     source = Source.LOOP_CALL
     can_list: ClassVar[bool] = False  # Loop documents no way to list calls
+    target_path: ClassVar[str] = "targets.loopCall"
+    contract: ClassVar[RequestContract] = RequestContract(VENDOR_NAME, target_path, LOOP_COMMON_PATHS)
 
     client: LoopClient
 
@@ -354,9 +517,38 @@ class LoopCallAdapter(SourceAdapter):
     async def stop(self, native_id: str) -> Event:
         return normalize_call(await self.client.end_call(native_id))
 
+    def prepare_create(self, spec: CreateSpec, operation_id: str) -> dict[str, Any]:
+        # Loop calls have no end: a scheduledEnd meant for the event's other targets is not Loop's to refuse.
+        self.contract.options(spec.options, {"host_user_id"})
+        host, renamed = _host("host_user_id", spec)
+        data = given(
+            host_user_id=host,
+            title=spec.title,
+            scheduled_at=spec.scheduled_start,
+            metadata=_with_operation(self.contract, spec.metadata, operation_id),
+        )
+        return self.contract.check(LoopCallRequest, data, renamed=renamed).model_dump(mode="json")
+
+    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+        # Loop takes no idempotency key; the operation id rides in the call's metadata instead.
+        request = self.contract.check(LoopCallRequest, body)
+        call = await self.client.create_call(
+            request.host_user_id, request.title, scheduled_at=request.scheduled_at, metadata=request.metadata
+        )
+        return normalize_call(call)
+
+    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+        raise UnsupportedByVendor(
+            self.vendor, "Loop Live documents no way to list calls, so a call cannot be found by its operation"
+        )
+
 
 class LoopSessionAdapter(SourceAdapter):
     source = Source.LOOP_SESSION
+    target_path: ClassVar[str] = "targets.loopSession"
+    contract: ClassVar[RequestContract] = RequestContract(VENDOR_NAME, target_path, LOOP_COMMON_PATHS)
+    #: sessions asked for per page while looking for an interrupted create
+    find_page_size: ClassVar[int] = 100
 
     client: LoopClient
 
@@ -369,6 +561,71 @@ class LoopSessionAdapter(SourceAdapter):
 
     async def cancel(self, native_id: str) -> Event:
         return normalize_session(await self.client.admin_update_session(native_id, status="cancelled"))
+
+    def prepare_create(self, spec: CreateSpec, operation_id: str) -> dict[str, Any]:
+        options = self.contract.options(spec.options, {"host_id", "brand_id", "max_participants", "kind"})
+        host, renamed = _host("host_id", spec)
+        data = options | given(
+            host_id=host,
+            title=spec.title,
+            scheduled_at=spec.scheduled_start,
+            metadata=_with_operation(self.contract, spec.metadata, operation_id),
+        )
+        return self.contract.check(LoopSessionRequest, data, renamed=renamed).model_dump(mode="json")
+
+    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+        # Loop takes no idempotency key; `find_created` finds the session by the operation id in metadata.
+        request = self.contract.check(LoopSessionRequest, body)
+        session = await self.client.create_session(
+            request.host_id,
+            request.brand_id,
+            request.title,
+            request.scheduled_at,
+            request.max_participants,
+            kind=request.kind,
+            metadata=request.metadata,
+        )
+        return normalize_session(session)
+
+    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+        # The operation id names the session exactly, so `since` is not needed to tell sessions apart;
+        # host and brand only narrow the listing.
+        found: list[LoopSession] = []
+        cursor: str | None = None
+        while True:
+            page = await self.client.list_sessions(
+                cursor=cursor, limit=self.find_page_size, host_id=body.get("host_id"), brand_id=body.get("brand_id")
+            )
+            found += [s for s in page.sessions if s.metadata.get(OPERATION_METADATA_KEY) == operation_id]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        if len(found) > 1:
+            # The operation created twice; which one to keep is for a person to say.
+            ids = ", ".join(s.id for s in found)
+            raise VendorConflict(
+                self.vendor, f"operation {operation_id} is ambiguous: {len(found)} Loop Live sessions carry it ({ids})"
+            )
+        return normalize_session(found[0]) if found else None
+
+    async def update(self, native_id: str, changes: EventChanges) -> Event:
+        if changes.scheduled_end is not None:
+            # Dropping it would report a change that never happened.
+            raise UnsupportedByVendor(self.vendor, "scheduledEnd: Loop Live sessions have no scheduled end")
+        patch = self.contract.check(LoopSessionPatch, given(title=changes.title, scheduled_at=changes.scheduled_start))
+        if patch.title is None and patch.scheduled_at is None:
+            return await self.fetch(native_id)
+        session = await self.client.update_session(native_id, title=patch.title, scheduled_at=patch.scheduled_at)
+        return normalize_session(session)
+
+    async def register(self, native_id: str, *, role: str, guest_email: str | None) -> Event:
+        known_role = REGISTRATION_ROLES.get(role)
+        if known_role is None:
+            roles = " or ".join(repr(r) for r in REGISTRATION_ROLES)
+            raise BadUserInput(f"role: must be {roles} ({VENDOR_NAME})", field="role", reason="NOT_ALLOWED")
+        await self.client.register(native_id, known_role, guest_email=guest_email)
+        # The registration answer says nothing of the session; reading it again shows the new count.
+        return await self.fetch(native_id)
 
 
 CLIENT = LoopClient
