@@ -15,6 +15,8 @@ from strawberry.aiohttp.views import GraphQLView
 
 from gateway.context import Context, Services
 from gateway.index import EventIndex
+from gateway.lifecycle import Lifecycle
+from gateway.operations import OperationRunner
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import connect
@@ -59,8 +61,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.ensure_indexes()
         clients = build_clients(http, settings)
         adapters = build_adapters(clients)
-        index = EventIndex(store, adapters, settings.index_refresh_interval)
-        app[SERVICES] = Services(settings=settings, store=store, clients=clients, adapters=adapters, index=index)
+        app[SERVICES] = Services(
+            settings=settings,
+            store=store,
+            clients=clients,
+            adapters=adapters,
+            index=EventIndex(store, adapters, settings.index_refresh_interval),
+            operations=OperationRunner(store, adapters, settings),
+            lifecycle=Lifecycle(store, adapters),
+        )
         yield
     finally:
         await http.close()
@@ -73,6 +82,21 @@ async def refresher_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     stop = asyncio.Event()
     task = asyncio.create_task(app[SERVICES].index.run_refresher(stop), name="index-refresher")
+    yield
+    stop.set()
+    await task
+
+
+async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Takes over operations that a crashed replica left running, from start on."""
+    settings = app[SETTINGS]
+    if not settings.reconciler_enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        app[SERVICES].operations.run_reconciler(stop, settings.reconcile_interval), name="reconciler"
+    )
     yield
     stop.set()
     await task
@@ -102,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(refresher_ctx)
+    app.cleanup_ctx.append(reconciler_ctx)
     view = GatewayView(schema=build_schema(), graphql_ide="graphiql" if settings.graphiql else None)
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)

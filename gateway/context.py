@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from strawberry.types import Info
 
 from gateway.errors import GatewayError
 from gateway.index import EventIndex
+from gateway.lifecycle import Lifecycle
 from gateway.loaders import SourceLoader, build_loaders
 from gateway.model import Source, Vendor
+from gateway.operations import OperationRunner
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.vendors.base import SourceAdapter, VendorClient
@@ -25,6 +28,8 @@ class Services:
     clients: dict[Vendor, VendorClient]
     adapters: dict[Source, SourceAdapter]
     index: EventIndex
+    operations: OperationRunner
+    lifecycle: Lifecycle
 
     def fresh_for(self) -> dict[Source, float]:
         return {source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters}
@@ -44,6 +49,8 @@ class Context:
     response: web.StreamResponse | None
     services: Services
     request_id: str
+    #: who is asking; idempotency keys and the journal are kept per caller
+    caller: str = "anonymous"
     loaders: dict[Source, SourceLoader] = field(default_factory=dict)
     deferred_errors: list[DeferredError] = field(default_factory=list)
 
@@ -56,3 +63,6 @@ class Context:
             request_id=request_id,
             loaders=build_loaders(services.adapters, services.store, services.fresh_for()),
         )
+
+
+GraphQLInfo = Info[Context, None]

@@ -144,5 +144,11 @@ class UnsupportedByVendor(VendorError):
     code = "UNSUPPORTED_BY_VENDOR"
 
 
+class OutcomeUnknown(VendorError):
+    """A create was interrupted, and the vendor gives no way to learn whether it made the object."""
+
+    code = "OUTCOME_UNKNOWN"
+
+
 class NotFound(GatewayError):
     code = "NOT_FOUND"

@@ -12,6 +12,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gateway.errors import GatewayError
+from gateway.resolvers.mutation import Mutation
 from gateway.resolvers.query import Query
 from gateway.types.events import LivepushStream, LoopCall, LoopSession, StreamloopStream
 
@@ -71,6 +72,7 @@ class GatewaySchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         types=[LoopCall, LoopSession, StreamloopStream, LivepushStream],
         extensions=[ErrorCodes],
     )

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
         30.0, ge=0, description="seconds after which a source's listing is read again from the vendor"
     )
     refresher_enabled: bool = Field(True, description="run the background index refresher")
+    reconciler_enabled: bool = Field(True, description="take over operations a crashed replica left running")
+    reconcile_interval: float = Field(5.0, gt=0, description="seconds between looks for abandoned operations")
     graphiql: bool = True
     loop: LoopSettings = LoopSettings()
     streamloop: StreamloopSettings = StreamloopSettings()

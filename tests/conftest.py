@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 from gateway.settings import LivepushSettings, LoopSettings, Settings, StreamloopSettings
 from gateway.simulators import SimulatorConfig, create_app
 from gateway.store.embedded import EmbeddedMongo
+from tests.gateway_harness import Gateway, gateway_settings, running_gateway
 
 SIM_TOKEN = "sim-token"
 
@@ -120,3 +121,25 @@ async def mongo_db(mongo_uri: str) -> AsyncIterator[Any]:
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+@pytest.fixture
+async def make_gateway(settings_for: Callable[..., Settings], mongo_uri: str) -> AsyncIterator[Callable[..., Any]]:
+    databases: list[str] = []
+
+    def build(**overrides: Any) -> Any:
+        settings = gateway_settings(settings_for, mongo_uri, **overrides)
+        databases.append(settings.mongodb_database)
+        return running_gateway(settings)
+
+    yield build
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri)
+    for name in databases:
+        await client.drop_database(name)
+    await client.close()
+
+
+@pytest.fixture
+async def gateway(make_gateway: Callable[..., Any]) -> AsyncIterator[Gateway]:
+    async with make_gateway() as gw:
+        yield gw

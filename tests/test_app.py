@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from gateway.settings import LivepushSettings, Settings
 from tests.gateway_harness import Gateway, gateway_settings, running_gateway
-
-
-@pytest.fixture
-async def gateway(settings_for: Callable[..., Settings], mongo_uri: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(gateway_settings(settings_for, mongo_uri)) as gw:
-        yield gw
 
 
 async def test_healthz(gateway: Gateway) -> None:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
-from pymongo import AsyncMongoClient
 
 from gateway.ids import encode_global_id
 from gateway.model import Source
-from gateway.settings import Settings
 from tests.conftest import Sim
-from tests.gateway_harness import Gateway, gateway_settings, running_gateway
+from tests.gateway_harness import Gateway
 
 EVENT_FIELDS = """
   id source vendor nativeId title status vendorStatus isLive scheduledStart
@@ -36,28 +32,6 @@ SOURCE_KEYS = {
     Source.STREAMLOOP_STREAM: "streamloop_stream",
     Source.LIVEPUSH_STREAM: "livepush_stream",
 }
-
-
-@pytest.fixture
-async def make_gateway(settings_for: Callable[..., Settings], mongo_uri: str) -> AsyncIterator[Callable[..., Any]]:
-    databases: list[str] = []
-
-    def build(**overrides: Any) -> Any:
-        settings = gateway_settings(settings_for, mongo_uri, **overrides)
-        databases.append(settings.mongodb_database)
-        return running_gateway(settings)
-
-    yield build
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri)
-    for name in databases:
-        await client.drop_database(name)
-    await client.close()
-
-
-@pytest.fixture
-async def gateway(make_gateway: Callable[..., Any]) -> AsyncIterator[Gateway]:
-    async with make_gateway() as gw:
-        yield gw
 
 
 async def seed(sim: Sim, count: int, seed_value: int = 3) -> dict[Source, list[str]]:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import strawberry
-from strawberry.types import Info
 
-from gateway.context import Context, DeferredError
+from gateway.context import DeferredError, GraphQLInfo
 from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id
 from gateway.model import SOURCE_VENDOR, Source, utcnow
+from gateway.resolvers.operations import operation_type
 from gateway.store.events import EventFilter
 from gateway.types.enums import ServedFrom
 from gateway.types.events import LiveEvent, Loaded, Node, to_graphql
@@ -23,11 +23,10 @@ from gateway.types.listing import (
     PageInfo,
     VendorHealth,
 )
+from gateway.types.mutations import LiveEventOperation
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
-
-GraphQLInfo = Info[Context, None]
 
 
 async def load_event(info: GraphQLInfo, global_id: str) -> LiveEvent | None:
@@ -128,6 +127,11 @@ class Query:
             ),
             total_count=total,
         )
+
+    @strawberry.field(description="A journaled operation and the outcome of each of its targets.")
+    async def live_event_operation(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventOperation | None:
+        operation = await info.context.services.store.journal.get(id)
+        return None if operation is None else await operation_type(info, operation)
 
     @strawberry.field(description="Each vendor: whether it is configured, reachable, and its last error.")
     def vendors(self, info: GraphQLInfo) -> list[VendorHealth]:

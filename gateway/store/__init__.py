@@ -1,4 +1,4 @@
-"""MongoDB: the events index, leases and source listings, over one database."""
+"""MongoDB: the events index, source listings, leases, the operation journal and idempotency records."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from gateway.store.events import EventStore
+from gateway.store.idempotency import IdempotencyRecords
+from gateway.store.journal import OperationJournal
 from gateway.store.leases import Leases
 from gateway.store.mongo import Database
 from gateway.store.sources import SourceListings
@@ -19,10 +21,14 @@ class Store:
         self.events = EventStore(db)
         self.leases = Leases(db)
         self.listings = SourceListings(db)
+        self.journal = OperationJournal(db)
+        self.idempotency = IdempotencyRecords(db)
 
     async def ensure_indexes(self) -> None:
         await self.events.ensure_indexes()
         await self.leases.ensure_indexes()
+        await self.journal.ensure_indexes()
+        await self.idempotency.ensure_indexes()
 
     async def ping(self) -> float:
         """The server's round-trip time in seconds; raises `PyMongoError` when it does not answer."""

@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from gateway.model import as_utc, utcnow
+from gateway.store.mongo import Database, ensure_index, utc_collection
 
 RETENTION = timedelta(hours=24)
 
@@ -31,11 +30,11 @@ def record_id(caller: str, key: str) -> str:
 
 
 class IdempotencyRecords:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.collection = db["idempotency"]
+    def __init__(self, db: Database) -> None:
+        self.collection = utc_collection(db, "idempotency")
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index("expires_at", expireAfterSeconds=0)
+        await ensure_index(self.collection, [("expires_at", 1)], expireAfterSeconds=0)
 
     async def claim(self, caller: str, key: str, request_hash: str, operation_id: str) -> IdempotencyRecord | None:
         """Bind the key to this request; None when it is ours now, else the record that holds it."""

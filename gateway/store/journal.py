@@ -13,10 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from gateway.model import Source, as_utc, utcnow
-from gateway.store.mongo import FORCE_DOCUMENT_REWRITE
+from gateway.store.mongo import FORCE_DOCUMENT_REWRITE, Database, ensure_index, utc_collection
 
 
 class TargetState(StrEnum):
@@ -104,11 +102,11 @@ class Operation:
 
 
 class OperationJournal:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.collection = db["operations"]
+    def __init__(self, db: Database) -> None:
+        self.collection = utc_collection(db, "operations")
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("state", 1), ("lease_until", 1)])
+        await ensure_index(self.collection, [("state", 1), ("lease_until", 1)])
 
     async def begin(
         self,

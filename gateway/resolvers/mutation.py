@@ -1,0 +1,171 @@
+"""Mutation fields, and the operation journal query. Thin: convert input, call a service, build types."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from gateway.context import GraphQLInfo
+from gateway.errors import BadUserInput
+from gateway.ids import decode_global_id
+from gateway.lifecycle import Verb
+from gateway.model import Event, Source
+from gateway.operations import CreateRequest
+from gateway.resolvers.operations import failure_of, fresh, load_native, operation_type
+from gateway.types.events import LiveEvent
+from gateway.types.mutations import (
+    CreateLiveEventInput,
+    CreateLiveEventPayload,
+    DeleteLiveEventPayload,
+    LiveEventOperation,
+    LiveEventPayload,
+    RegisterForLiveEventInput,
+    TargetFailure,
+    UpdateLiveEventInput,
+)
+from gateway.vendors.base import EventChanges
+
+TARGET_SOURCES = {
+    "loop_call": Source.LOOP_CALL,
+    "loop_session": Source.LOOP_SESSION,
+    "streamloop": Source.STREAMLOOP_STREAM,
+    "livepush": Source.LIVEPUSH_STREAM,
+}
+
+
+def _plain(value: Any) -> Any:
+    """Input values as JSON-ready data: enums by their vendor value, None fields left out."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_create_request(given: CreateLiveEventInput) -> CreateRequest:
+    targets = {
+        source: _plain(dataclasses.asdict(target))
+        for name, source in TARGET_SOURCES.items()
+        if (target := getattr(given.targets, name)) is not None
+    }
+    metadata: Any = given.metadata if given.metadata is not None else {}
+    if not isinstance(metadata, dict):
+        raise BadUserInput("metadata: must be a JSON object", field="metadata")
+    return CreateRequest(
+        title=given.title,
+        scheduled_start=given.scheduled_start,
+        scheduled_end=given.scheduled_end,
+        host_id=given.host_id,
+        metadata=metadata,
+        targets=targets,
+    )
+
+
+async def run_verb(info: GraphQLInfo, id: str, verb: Verb) -> Event | None:
+    source, native_id = decode_global_id(id)
+    return await info.context.services.lifecycle.apply(source, native_id, verb)
+
+
+def changes_of(given: UpdateLiveEventInput) -> EventChanges:
+    changes = EventChanges(title=given.title, scheduled_start=given.scheduled_start, scheduled_end=given.scheduled_end)
+    if changes == EventChanges():
+        raise BadUserInput("input: give at least one field to change", field="input")
+    if changes.title is not None and not changes.title.strip():
+        raise BadUserInput("title: must not be empty", field="title")
+    return changes
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Create one event on several vendors at once. Each target succeeds or fails on its own; "
+        "the same idempotencyKey (or Idempotency-Key header) replays the first answer."
+    )
+    async def create_live_event(
+        self, info: GraphQLInfo, input: CreateLiveEventInput, idempotency_key: str | None = None
+    ) -> CreateLiveEventPayload:
+        context = info.context
+        key = idempotency_key or context.request.headers.get("Idempotency-Key") or None
+        outcome = await context.services.operations.create(context.caller, to_create_request(input), key)
+        operation = outcome.operation
+        events: list[LiveEvent] = []
+        failures: list[TargetFailure] = []
+        for source, record in operation.targets.items():
+            if record.native_id:
+                event = await load_native(info, source, record.native_id)
+                if event is not None:
+                    events.append(event)
+            elif record.failure:
+                failures.append(failure_of(source, record.failure))
+            else:
+                failures.append(
+                    TargetFailure(
+                        source=source,
+                        code="PENDING",
+                        message="the outcome is not known yet; see liveEventOperation",
+                        retryable=False,
+                    )
+                )
+        return CreateLiveEventPayload(
+            operation_id=strawberry.ID(operation.id), events=events, failures=failures, replayed=outcome.replayed
+        )
+
+    @strawberry.mutation(description="Start streaming (Streamloop).")
+    async def start_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+        event = await run_verb(info, id, lambda adapter, native_id: adapter.start(native_id))
+        return LiveEventPayload(event=fresh(info, event) if event else None)
+
+    @strawberry.mutation(description="Stop streaming (Streamloop), or end the call (Loop Live).")
+    async def stop_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+        event = await run_verb(info, id, lambda adapter, native_id: adapter.stop(native_id))
+        return LiveEventPayload(event=fresh(info, event) if event else None)
+
+    @strawberry.mutation(description="Cancel a scheduled event (Loop Live sessions).")
+    async def cancel_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+        event = await run_verb(info, id, lambda adapter, native_id: adapter.cancel(native_id))
+        return LiveEventPayload(event=fresh(info, event) if event else None)
+
+    @strawberry.mutation(description="Delete the event at its vendor (Streamloop, Livepush).")
+    async def delete_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> DeleteLiveEventPayload:
+        event = await run_verb(info, id, lambda adapter, native_id: adapter.delete(native_id))
+        return DeleteLiveEventPayload(deleted_id=id, event=fresh(info, event) if event else None)
+
+    @strawberry.mutation(description="Change an event's title or schedule (Loop Live sessions, Streamloop).")
+    async def update_live_event(
+        self, info: GraphQLInfo, id: strawberry.ID, input: UpdateLiveEventInput
+    ) -> LiveEventPayload:
+        changes = changes_of(input)
+        event = await run_verb(info, id, lambda adapter, native_id: adapter.update(native_id, changes))
+        return LiveEventPayload(event=fresh(info, event) if event else None)
+
+    @strawberry.mutation(description="Read the event from its vendor now, whatever the cache holds.")
+    async def refresh_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+        event = await run_verb(info, id, lambda adapter, native_id: adapter.fetch(native_id))
+        return LiveEventPayload(event=fresh(info, event) if event else None)
+
+    @strawberry.mutation(description="Register a person for an event (Loop Live sessions).")
+    async def register_for_live_event(
+        self, info: GraphQLInfo, id: strawberry.ID, input: RegisterForLiveEventInput | None = None
+    ) -> LiveEventPayload:
+        given = input or RegisterForLiveEventInput()
+        event = await run_verb(
+            info,
+            id,
+            lambda adapter, native_id: adapter.register(
+                native_id, role=given.role.value, guest_email=given.guest_email
+            ),
+        )
+        return LiveEventPayload(event=fresh(info, event) if event else None)
+
+    @strawberry.mutation(description="Run a create operation's failed targets again.")
+    async def retry_live_event_operation(self, info: GraphQLInfo, operation_id: strawberry.ID) -> LiveEventOperation:
+        operation = await info.context.services.operations.retry(operation_id)
+        return await operation_type(info, operation)
+
+
+__all__ = ["Mutation"]

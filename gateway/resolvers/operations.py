@@ -1,0 +1,59 @@
+"""Building the journal's operations and the events they made into GraphQL types."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gateway.context import GraphQLInfo
+from gateway.model import Event, Source, utcnow
+from gateway.store.journal import Operation
+from gateway.store.journal import TargetFailure as JournalFailure
+from gateway.types.enums import ServedFrom
+from gateway.types.events import LiveEvent, Loaded, to_graphql
+from gateway.types.mutations import LiveEventOperation, OperationTarget, TargetFailure
+
+
+async def load_native(info: GraphQLInfo, source: Source, native_id: str) -> LiveEvent | None:
+    loaded: Loaded | None = await info.context.loaders[source].load(native_id)
+    return None if loaded is None else to_graphql(loaded, utcnow())
+
+
+def fresh(info: GraphQLInfo, event: Event) -> LiveEvent:
+    """The event a vendor just answered, also primed into this request's loader."""
+    loaded = Loaded(event, utcnow(), ServedFrom.VENDOR)
+    loader = info.context.loaders[event.source]
+    loader.clear(event.native_id).prime(event.native_id, loaded)
+    return to_graphql(loaded, loaded.fetched_at)
+
+
+def failure_of(source: Source, record_failure: JournalFailure) -> TargetFailure:
+    return TargetFailure(
+        source=source,
+        code=record_failure.code,
+        message=record_failure.message,
+        retryable=record_failure.retryable,
+    )
+
+
+async def operation_type(info: GraphQLInfo, operation: Operation) -> LiveEventOperation:
+    targets = []
+    for source, record in operation.targets.items():
+        event = await load_native(info, source, record.native_id) if record.native_id else None
+        targets.append(
+            OperationTarget(
+                source=source,
+                state=record.state,
+                native_id=record.native_id,
+                event=event,
+                failure=failure_of(source, record.failure) if record.failure else None,
+                attempts=record.attempts,
+            )
+        )
+    return LiveEventOperation(
+        id=strawberry.ID(operation.id),
+        kind=operation.kind,
+        state=operation.state,
+        created_at=operation.created_at,
+        updated_at=operation.updated_at,
+        targets=targets,
+    )
