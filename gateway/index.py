@@ -83,20 +83,26 @@ class EventIndex:
         self._listed_at[source] = started
         return len(seen)
 
+    async def refresh_round(self) -> bool:
+        """Re-list every listable source if this replica holds (or can take) the refresher lease."""
+        ttl = self.refresh_interval.total_seconds() * 3
+        if not await self.store.leases.acquire(REFRESHER_LEASE, self.holder, ttl_seconds=ttl):
+            return False
+        for source in self.listable():
+            try:
+                await self.refresh(source)
+            except VendorError as error:
+                log.warning("background listing of %s failed: %r", source.value, error)
+        return True
+
     async def run_refresher(self, stop: asyncio.Event) -> None:
-        """Refresh every listable source each interval while this replica holds the lease."""
-        interval = self.refresh_interval.total_seconds()
+        """A refresh round each interval, for as long as the application runs."""
         while not stop.is_set():
             try:
-                if await self.store.leases.acquire(REFRESHER_LEASE, self.holder, ttl_seconds=interval * 3):
-                    for source in self.listable():
-                        try:
-                            await self.refresh(source)
-                        except VendorError as error:
-                            log.warning("background listing of %s failed: %r", source.value, error)
+                await self.refresh_round()
             except Exception:
                 log.exception("index refresher round failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=self.refresh_interval.total_seconds())
         with contextlib.suppress(Exception):
             await self.store.leases.release(REFRESHER_LEASE, self.holder)

@@ -75,6 +75,8 @@ class CreateRequest:
 class OperationOutcome:
     operation: Operation
     replayed: bool = False
+    #: the events this run made, as their vendors answered (a replay has none: they are read again)
+    created: dict[Source, Event] = field(default_factory=dict)
 
 
 def vendor_idempotency_key(operation_id: str, source: Source) -> str:
@@ -131,7 +133,8 @@ class OperationRunner:
             targets=[TargetRecord(source, TargetState.PENDING, request=body) for source, body in bodies.items()],
             lease=lease,
         )
-        return OperationOutcome(await self._run(operation, list(bodies)))
+        created: dict[Source, Event] = {}
+        return OperationOutcome(await self._run(operation, list(bodies), created=created), created=created)
 
     async def retry(self, operation_id: str) -> Operation:
         """Run an operation's failed targets again; the others stay as they are."""
@@ -204,8 +207,10 @@ class OperationRunner:
         *,
         look_first: bool = False,
         unknown_outcome_fails: bool = False,
+        created: dict[Source, Event] | None = None,
     ) -> Operation:
-        created: list[Event] = []
+        if created is None:
+            created = {}
 
         async def run_target(source: Source) -> None:
             record = operation.targets[source]
@@ -221,12 +226,12 @@ class OperationRunner:
                 record.failure = TargetFailure("INTERNAL", f"internal error: {type(error).__name__}", True)
             else:
                 record.state, record.native_id, record.failure = TargetState.SUCCEEDED, event.native_id, None
-                created.append(event)
+                created[source] = event
             await self.store.journal.record(operation.id, record)
 
         await asyncio.gather(*(run_target(s) for s in sources))
         if created:
-            await self.store.events.put_many(created, fetched_at=utcnow())
+            await self.store.events.put_many(list(created.values()), fetched_at=utcnow())
         await self.store.journal.finish(operation.id)
         operation.state = OperationState.DONE
         return operation

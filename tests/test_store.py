@@ -19,6 +19,8 @@ from gateway.store.events import FAR_FUTURE, EventFilter, EventStore
 from gateway.store.leases import Leases
 from gateway.store.sources import SourceListings
 
+pytestmark = pytest.mark.mongodb
+
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -221,6 +223,17 @@ async def test_an_unknown_extra_value_does_not_erase_a_known_one(events: EventSt
 
     cached = (await events.get_many(Source.LIVEPUSH_STREAM, ["7"]))["7"]
     assert cached.event.extra == {"chat_id": "chat-1", "embed_id": "emb-1", "zone": "us", "category": "x"}
+
+
+async def test_an_event_read_back_and_written_again_keeps_its_vendor_object(events: EventStore, mongo_db: Any) -> None:
+    await events.put_many(stored(make_event("9", title="Kept")), T0)
+    cached = (await events.get_many(Source.LOOP_CALL, ["9"]))["9"]
+    assert cached.event.raw is None  # reads leave the vendor object out
+    await events.put_many([cached.event.deleted()], T0 + timedelta(minutes=1))
+
+    doc = await mongo_db["events"].find_one({"_id": "LOOP_CALL:9"})
+    assert doc["status"] == "CANCELLED"
+    assert doc["raw"] == raw_of(make_event("9", title="Kept"))
 
 
 async def test_mark_missing_cancels_only_old_unlisted_events_of_the_source(events: EventStore) -> None:

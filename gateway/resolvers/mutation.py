@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from enum import Enum
 from typing import Any
@@ -15,7 +16,6 @@ from gateway.lifecycle import Verb
 from gateway.model import Event, Source
 from gateway.operations import CreateRequest
 from gateway.resolvers.operations import failure_of, fresh, load_native, operation_type
-from gateway.types.events import LiveEvent
 from gateway.types.mutations import (
     CreateLiveEventInput,
     CreateLiveEventPayload,
@@ -93,24 +93,27 @@ class Mutation:
         key = idempotency_key or context.request.headers.get("Idempotency-Key") or None
         outcome = await context.services.operations.create(context.caller, to_create_request(input), key)
         operation = outcome.operation
-        events: list[LiveEvent] = []
-        failures: list[TargetFailure] = []
-        for source, record in operation.targets.items():
-            if record.native_id:
-                event = await load_native(info, source, record.native_id)
-                if event is not None:
-                    events.append(event)
-            elif record.failure:
-                failures.append(failure_of(source, record.failure))
-            else:
-                failures.append(
-                    TargetFailure(
-                        source=source,
-                        code="PENDING",
-                        message="the outcome is not known yet; see liveEventOperation",
-                        retryable=False,
-                    )
-                )
+        made = {source: fresh(info, event) for source, event in outcome.created.items()}
+        stored = [
+            (source, record.native_id)
+            for source, record in operation.targets.items()
+            if record.native_id and source not in made
+        ]
+        read = await asyncio.gather(*(load_native(info, source, native_id) for source, native_id in stored))
+        found = made | {source: event for (source, _), event in zip(stored, read, strict=True) if event is not None}
+        events = [found[source] for source in operation.targets if source in found]
+        failures = [
+            failure_of(source, record.failure)
+            if record.failure
+            else TargetFailure(
+                source=source,
+                code="PENDING",
+                message="the outcome is not known yet; see liveEventOperation",
+                retryable=False,
+            )
+            for source, record in operation.targets.items()
+            if not record.native_id
+        ]
         return CreateLiveEventPayload(
             operation_id=strawberry.ID(operation.id), events=events, failures=failures, replayed=outcome.replayed
         )

@@ -162,20 +162,23 @@ def _beyond(position: KeysetPosition, *, forward: bool, inclusive: bool = False)
     }
 
 
-def _event_document(event: Event, raw: dict[str, Any], fetched_at: datetime) -> tuple[str, Document]:
-    """The `$set` of one event: every field, but only the known values of `extra`."""
+def _event_document(event: Event, fetched_at: datetime) -> tuple[str, Document]:
+    """The `$set` of one event: every field, but only the known values of `extra`, and the vendor's
+    object only when the event carries one (an event read back from the store does not)."""
     fields = event.to_doc()
     extra: dict[str, Any] = fields.pop("extra")
+    raw = fields.pop("raw")
     _id = event_id(event.source, event.native_id)
     fields.update(
         source=event.source.value,
         status=event.status.value,
-        raw=raw,
         fetched_at=fetched_at,
         sort_start=sort_start_of(event),
         sort_id=_id,
         title_lc=None if event.title is None else _fold_title(event.title),
     )
+    if raw is not None:
+        fields["raw"] = raw
     for key, value in extra.items():
         if "." in key or key.startswith("$"):
             raise ValueError(f"extra field name {key!r} of {_id} cannot be a document path")
@@ -227,9 +230,7 @@ class EventStore:
         if not events:
             return
         fetched_at = _as_utc(fetched_at)
-        await self._events.bulk_write(
-            [_upsert(*_event_document(event, event.raw or {}, fetched_at)) for event in events], ordered=False
-        )
+        await self._events.bulk_write([_upsert(*_event_document(event, fetched_at)) for event in events], ordered=False)
 
     async def mark_missing(self, source: Source, seen_ids: Iterable[str], listed_at: datetime) -> int:
         """Cancel the events of `source` that a complete vendor listing, begun at `listed_at`, left out.

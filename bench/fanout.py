@@ -1,0 +1,121 @@
+"""Fan-out create latency against the slowest vendor and against the sum of the vendors' latencies.
+
+Each vendor gets a fixed added latency in the simulators; one client sends `createLiveEvent` to all four
+targets, one request at a time, and the ratios are measured in the same run.
+
+    .venv/bin/python -m bench.fanout [--requests 40] [--loop-ms 20] [--streamloop-ms 40] [--livepush-ms 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.processes import Stack, stack
+
+CREATE = """mutation($input: CreateLiveEventInput!) {
+  createLiveEvent(input: $input) { operationId failures { source code } events { id } }
+}"""
+
+TARGETS = {
+    "loopCall": {"hostUserId": "host-1"},
+    "loopSession": {"brandId": "brand-1", "maxParticipants": 100},
+    "streamloop": {"quality": "Q_1080P", "destinationId": "dest-1"},
+    "livepush": {"category": "SIMULCAST"},
+}
+
+
+async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any]) -> list[float]:
+    timings: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        for n in range(requests + 3):  # the first few warm connections and caches up
+            variables = {
+                "input": {
+                    "title": f"Bench show {n}",
+                    "hostId": "host-1",
+                    "scheduledStart": "2031-05-01T18:00:00Z",
+                    "targets": targets,
+                }
+            }
+            started = time.perf_counter()
+            async with http.post(f"{stack.gateway_url}/graphql", json={"query": CREATE, "variables": variables}) as r:
+                body = await r.json()
+            elapsed = time.perf_counter() - started
+            payload = body["data"]["createLiveEvent"]
+            assert not payload["failures"], payload["failures"]
+            if n >= 3:
+                timings.append(elapsed * 1000)
+    return timings
+
+
+def summary(timings: list[float]) -> dict[str, float]:
+    ordered = sorted(timings)
+    return {
+        "p50_ms": statistics.median(ordered),
+        "p90_ms": ordered[int(len(ordered) * 0.9) - 1],
+        "mean_ms": statistics.fmean(ordered),
+        "stdev_ms": statistics.pstdev(ordered),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    latencies = {"loop": args.loop_ms, "streamloop": args.streamloop_ms, "livepush": args.livepush_ms}
+    # Loop's two targets (call and session) each make one Loop request.
+    per_target = [args.loop_ms, args.loop_ms, args.streamloop_ms, args.livepush_ms]
+    slowest, total = max(per_target), sum(per_target)
+    slowest_target = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}[
+        max(latencies, key=lambda v: latencies[v])
+    ]
+    with stack() as running:
+        async with aiohttp.ClientSession() as http:
+            faults = {vendor: {"latency_ms": ms} for vendor, ms in latencies.items()}
+            async with http.post(f"{running.sim_url}/_sim/faults", json=faults) as resp:
+                resp.raise_for_status()
+        fan_out = summary(await timed_creates(running, args.requests, TARGETS))
+        alone = summary(await timed_creates(running, args.requests, {slowest_target: TARGETS[slowest_target]}))
+    return {
+        "vendor_latency_ms": latencies,
+        "slowest_vendor_ms": slowest,
+        "sum_of_vendors_ms": total,
+        "fan_out_four_targets": fan_out,
+        "slowest_target_alone": alone,
+        "ratio_fan_out_to_slowest_vendor": fan_out["p50_ms"] / slowest,
+        "ratio_fan_out_to_sum_of_vendors": fan_out["p50_ms"] / total,
+        "ratio_fan_out_to_slowest_target_alone": fan_out["p50_ms"] / alone["p50_ms"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--loop-ms", type=float, default=20)
+    parser.add_argument("--streamloop-ms", type=float, default=40)
+    parser.add_argument("--livepush-ms", type=float, default=60)
+    parser.add_argument("--output", type=Path, default=Path("bench/results/fanout.json"))
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    fan, alone = results["fan_out_four_targets"], results["slowest_target_alone"]
+    print(
+        f"vendor latency (ms): {results['vendor_latency_ms']}; slowest {results['slowest_vendor_ms']:g}, "
+        f"sum {results['sum_of_vendors_ms']:g}"
+    )
+    print(f"{'':32}{'p50 ms':>9}{'p90 ms':>9}{'stdev':>8}")
+    print(f"{'fan-out, four targets':32}{fan['p50_ms']:9.1f}{fan['p90_ms']:9.1f}{fan['stdev_ms']:8.1f}")
+    print(f"{'slowest target alone':32}{alone['p50_ms']:9.1f}{alone['p90_ms']:9.1f}{alone['stdev_ms']:8.1f}")
+    print(f"fan-out / slowest vendor:       {results['ratio_fan_out_to_slowest_vendor']:.2f}")
+    print(f"fan-out / sum of vendors:       {results['ratio_fan_out_to_sum_of_vendors']:.2f}")
+    print(f"fan-out / slowest target alone: {results['ratio_fan_out_to_slowest_target_alone']:.2f}")
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The index refresher: one replica at a time holds the lease and re-lists the vendors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+
+from gateway.index import REFRESHER_LEASE, EventIndex
+from gateway.model import Source, utcnow
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.store.events import EventFilter
+from gateway.vendors.registry import build_adapters, build_clients
+from tests.conftest import Sim
+
+
+async def test_only_the_lease_holder_refreshes(
+    sim: Sim, settings_for: Callable[..., Settings], http_session: aiohttp.ClientSession, mongo_db: Any
+) -> None:
+    await sim.control("POST", "seed", {"seed": 5, "count": 4})
+    store = Store(mongo_db)
+    await store.ensure_indexes()
+    adapters = build_adapters(build_clients(http_session, settings_for()))
+    first, second = EventIndex(store, adapters, 30), EventIndex(store, adapters, 30)
+    await sim.control("POST", "reset", {"stats_only": True})
+
+    assert await first.refresh_round() is True
+    assert await sim.vendor_requests() == 3  # one listing page per listable source
+    for source in (Source.LOOP_SESSION, Source.STREAMLOOP_STREAM, Source.LIVEPUSH_STREAM):
+        assert await store.events.count(EventFilter(sources=[source])) == 4
+
+    await sim.control("POST", "reset", {"stats_only": True})
+    assert await second.refresh_round() is False
+    assert await sim.vendor_requests() == 0
+
+    await store.leases.release(REFRESHER_LEASE, first.holder)
+    assert await second.refresh_round() is True
+    assert await store.leases.holder(REFRESHER_LEASE) == second.holder
+
+
+async def test_a_vendor_deletion_shows_as_cancelled_after_the_next_listing(
+    sim: Sim, settings_for: Callable[..., Settings], http_session: aiohttp.ClientSession, mongo_db: Any
+) -> None:
+    ids = await sim.control("POST", "seed", {"seed": 6, "count": 2})
+    store = Store(mongo_db)
+    await store.ensure_indexes()
+    adapters = build_adapters(build_clients(http_session, settings_for()))
+    index = EventIndex(store, adapters, 30)
+    await index.refresh(Source.LIVEPUSH_STREAM)
+    # As if listed a while ago: a listing spares what was fetched after it began.
+    listed = await store.events.get_many(Source.LIVEPUSH_STREAM, ids["livepush_stream"])
+    await store.events.put_many([c.event for c in listed.values()], fetched_at=utcnow() - timedelta(seconds=10))
+    gone = ids["livepush_stream"][0]
+    async with sim.http.delete(
+        f"{sim.livepush_url}/streams/{gone}", headers={"Authorization": "Bearer sim-token"}
+    ) as resp:
+        assert resp.status == 200
+    await index.refresh(Source.LIVEPUSH_STREAM)
+    cached = await store.events.get_many(Source.LIVEPUSH_STREAM, ids["livepush_stream"])
+    assert {native: c.event.status.value for native, c in cached.items()} == {
+        gone: "CANCELLED",
+        ids["livepush_stream"][1]: "DRAFT",
+    }
