@@ -27,7 +27,7 @@ from gateway.vendors.base import (
     error_by_status,
     retry_after_seconds,
 )
-from gateway.vendors.loop import RequestContract, RequestModel, given
+from gateway.vendors.requests import RequestContract, RequestModel, given
 
 StreamCategory = Literal["simulcast", "schedule"]
 

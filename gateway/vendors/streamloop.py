@@ -39,7 +39,7 @@ from gateway.vendors.base import (
     error_by_status,
     retry_after_seconds,
 )
-from gateway.vendors.loop import RequestContract, RequestDateTime, RequestModel, given
+from gateway.vendors.requests import RequestContract, RequestDateTime, RequestModel, given
 
 StreamState = Literal[
     "draft",
