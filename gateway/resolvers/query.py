@@ -8,10 +8,10 @@ from typing import Any, cast
 
 import strawberry
 
-from gateway.context import DeferredError, GraphQLInfo
+from gateway.context import DeferredError, GraphQLInfo, Services
 from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id
-from gateway.model import SOURCE_VENDOR, Source, utcnow
+from gateway.model import SOURCE_VENDOR, Source, Status, utcnow
 from gateway.resolvers.operations import operation_type
 from gateway.store.events import EventFilter
 from gateway.types.enums import ServedFrom
@@ -20,7 +20,10 @@ from gateway.types.listing import (
     LiveEventConnection,
     LiveEventEdge,
     LiveEventFilter,
+    LiveEventStats,
     PageInfo,
+    SourceCount,
+    StatusCount,
     VendorHealth,
 )
 from gateway.types.mutations import LiveEventOperation
@@ -135,25 +138,67 @@ class Query:
 
     @strawberry.field(description="Each vendor: whether it is configured, reachable, and its last error.")
     def vendors(self, info: GraphQLInfo) -> list[VendorHealth]:
-        out = []
-        for vendor, client in info.context.services.clients.items():
-            health = client.health
-            error = health.last_error
-            reachable: bool | None = None
-            if health.last_ok_at is not None or health.last_error_at is not None:
-                reachable = (health.last_ok_at or 0) >= (health.last_error_at or 0)
-            out.append(
-                VendorHealth(
-                    vendor=vendor,
-                    configured=client.configured,
-                    reachable=reachable,
-                    last_ok_at=_instant(health.last_ok_at),
-                    last_error=error.message if error else None,
-                    last_error_code=error.code if error else None,
-                    last_error_at=_instant(health.last_error_at),
-                )
+        return vendor_health(info.context.services)
+
+    @strawberry.field(
+        description="Counts for dashboards: by status and source, live now, starting soon, ended recently."
+    )
+    async def live_event_stats(
+        self,
+        info: GraphQLInfo,
+        filter: LiveEventFilter | None = None,
+        starting_within_seconds: int = 3600,
+        ended_within_seconds: int = 86400,
+    ) -> LiveEventStats:
+        for name, value in (
+            ("startingWithinSeconds", starting_within_seconds),
+            ("endedWithinSeconds", ended_within_seconds),
+        ):
+            if value < 0:
+                raise BadUserInput(f"{name} must not be negative", field=name)
+        event_filter = to_event_filter(filter)
+        services = info.context.services
+        for error in (await services.index.ensure_fresh(event_filter.sources)).values():
+            info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
+        now = utcnow()
+        stats = await services.store.events.stats(
+            event_filter, now=now, starting_within=starting_within_seconds, ended_within=ended_within_seconds
+        )
+        return LiveEventStats(
+            as_of=now,
+            total=stats.total,
+            live_now=stats.live_now,
+            by_status=[StatusCount(status=s, count=stats.by_status.get(s, 0)) for s in Status],
+            by_source=[SourceCount(source=s, count=stats.by_source.get(s, 0)) for s in Source],
+            starting_soon=stats.starting,
+            ended_with_recording=stats.ended_with_recording,
+            ended_without_recording=stats.ended_without_recording,
+            starting_within_seconds=starting_within_seconds,
+            ended_within_seconds=ended_within_seconds,
+            vendors=vendor_health(services),
+        )
+
+
+def vendor_health(services: Services) -> list[VendorHealth]:
+    out = []
+    for vendor, client in services.clients.items():
+        health = client.health
+        error = health.last_error
+        reachable: bool | None = None
+        if health.last_ok_at is not None or health.last_error_at is not None:
+            reachable = (health.last_ok_at or 0) >= (health.last_error_at or 0)
+        out.append(
+            VendorHealth(
+                vendor=vendor,
+                configured=client.configured,
+                reachable=reachable,
+                last_ok_at=_instant(health.last_ok_at),
+                last_error=error.message if error else None,
+                last_error_code=error.code if error else None,
+                last_error_at=_instant(health.last_error_at),
             )
-        return out
+        )
+    return out
 
 
 def _instant(timestamp: float | None) -> datetime | None:

@@ -7,14 +7,16 @@ Document shape (collection `events`):
 - `raw`: the vendor's own object; `fetched_at`: when the vendor said it;
 - `sort_start`: `scheduled_start` to the whole second, or `FAR_FUTURE` when there is none;
 - `sort_id`: a copy of `_id`, the tie-breaker of the paging order;
-- `title_lc`: the case-folded title, for the title filter.
+- `title_lc`: the case-folded title, for the title filter;
+- `has_recording`: whether the event has a recording, for the dashboard counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
@@ -49,7 +51,7 @@ _INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
     ([("status", ASCENDING), ("sort_start", ASCENDING), ("sort_id", ASCENDING)], {}),
 ]
 # What a reader never needs back: the vendor object can be large, the rest is derived.
-_READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False}
+_READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False, "has_recording": False}
 
 # Escaped one by one rather than with `re.escape`, whose escapes of other characters (a space, say)
 # are Python's dialect; a backslash before these means the character itself in PCRE and in Python.
@@ -98,6 +100,17 @@ class PagedEvent(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class EventStats:
+    total: int
+    by_status: dict[Status, int]
+    by_source: dict[Source, int]
+    live_now: int
+    starting: int
+    ended_with_recording: int
+    ended_without_recording: int
+
+
+@dataclass(frozen=True, slots=True)
 class EventPage:
     events: list[PagedEvent]
     has_next: bool
@@ -130,12 +143,12 @@ class EventFilter:
         if self.scheduled_from is not None or self.scheduled_to is not None:
             # On the exact start rather than the whole-second `sort_start`. (nx-27017 compares dates in a
             # `find` to the second, so there a window bound inside a second is only as exact as that.)
-            window: Document = {}
+            # Each bound its own clause: nx-27017's aggregation ignores the second operator of a range
+            # held in one document, and on MongoDB the two forms mean the same.
             if self.scheduled_from is not None:
-                window["$gte"] = self.scheduled_from
+                clauses.append({"scheduled_start": {"$gte": self.scheduled_from}})
             if self.scheduled_to is not None:
-                window["$lt"] = self.scheduled_to
-            clauses.append({"scheduled_start": window})
+                clauses.append({"scheduled_start": {"$lt": self.scheduled_to}})
         if self.title_contains:
             clauses.append({"title_lc": {"$regex": _escape_regex(_fold_title(self.title_contains))}})
         return _all_of(clauses)
@@ -175,6 +188,8 @@ def _event_document(event: Event, fetched_at: datetime) -> tuple[str, Document]:
         fetched_at=fetched_at,
         sort_start=sort_start_of(event),
         sort_id=_id,
+        # Stored, not derived in queries: an array's emptiness is not queried the same way everywhere.
+        has_recording=bool(event.recordings),
         title_lc=None if event.title is None else _fold_title(event.title),
     )
     if raw is not None:
@@ -250,6 +265,44 @@ class EventStore:
         changes = {"status": Status.CANCELLED.value, "vendor_status": "deleted", "is_live": False}
         result = await self._events.update_many(query, {"$set": changes, **FORCE_DOCUMENT_REWRITE})
         return result.modified_count
+
+    async def stats(
+        self, filter: EventFilter, *, now: datetime, starting_within: float, ended_within: float
+    ) -> EventStats:
+        """Dashboard counts over the events `filter` selects, computed by the server.
+
+        Two `$group`s give the breakdowns and four counts the rest, all at once. (A `$facet`, or a
+        `$group` on a compound key, would do it in one round trip on MongoDB; nx-27017 runs a `$facet`
+        after a `$match` batch by batch without merging, and does not evaluate compound group keys.)
+        """
+        query = filter.to_query()
+        starting_until = now + timedelta(seconds=starting_within)
+        ended = [{"ended_at": {"$gte": now - timedelta(seconds=ended_within)}}, {"ended_at": {"$lte": now}}]
+
+        async def grouped(field: str) -> dict[str, int]:
+            pipeline = [{"$match": query}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
+            return {row["_id"]: int(row["n"]) async for row in await self._events.aggregate(pipeline)}
+
+        def count_of(*clauses: Document) -> Awaitable[int]:
+            return self._events.count_documents(_all_of([query, *clauses]))
+
+        by_status, by_source, live_now, starting, with_recording, without_recording = await asyncio.gather(
+            grouped("status"),
+            grouped("source"),
+            count_of({"is_live": True}),
+            count_of({"scheduled_start": {"$gte": now}}, {"scheduled_start": {"$lt": starting_until}}),
+            count_of(*ended, {"has_recording": True}),
+            count_of(*ended, {"has_recording": False}),
+        )
+        return EventStats(
+            total=sum(by_status.values()),
+            by_status={Status(status): n for status, n in by_status.items()},
+            by_source={Source(source): n for source, n in by_source.items()},
+            live_now=live_now,
+            starting=starting,
+            ended_with_recording=with_recording,
+            ended_without_recording=without_recording,
+        )
 
     async def count(self, filter: EventFilter) -> int:
         return await self._events.count_documents(filter.to_query())

@@ -59,3 +59,30 @@ class VendorHealth:
     last_error: str | None
     last_error_code: str | None
     last_error_at: datetime | None
+
+
+@strawberry.type
+class StatusCount:
+    status: LiveEventStatus
+    count: int
+
+
+@strawberry.type
+class SourceCount:
+    source: EventSource
+    count: int
+
+
+@strawberry.type(description="Dashboard counts over the events a filter selects, computed by MongoDB.")
+class LiveEventStats:
+    as_of: datetime
+    total: int
+    live_now: int
+    by_status: list[StatusCount] = strawberry.field(description="Every status, zero counts included.")
+    by_source: list[SourceCount] = strawberry.field(description="Every source, zero counts included.")
+    starting_soon: int = strawberry.field(description="Scheduled to start within `startingWithinSeconds`.")
+    ended_with_recording: int = strawberry.field(description="Ended within `endedWithinSeconds`, with a recording.")
+    ended_without_recording: int = strawberry.field(description="Ended within `endedWithinSeconds`, no recording.")
+    starting_within_seconds: int
+    ended_within_seconds: int
+    vendors: list[VendorHealth]
