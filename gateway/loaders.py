@@ -51,6 +51,10 @@ class SourceLoader(DataLoader):  # type: ignore[misc]
         for native_id, outcome in zip(misses, outcomes, strict=True):
             hit = cached.get(native_id)
             if isinstance(outcome, Event):
+                if hit is not None:
+                    # A batch read through a listing can lack fields the detail endpoint gave
+                    # (Livepush's chat and embed ids): what is known stays known, as in the store.
+                    outcome.extra = {**hit.event.extra, **{k: v for k, v in outcome.extra.items() if v is not None}}
                 writes.append(outcome)
                 results[native_id] = Loaded(outcome, now, ServedFrom.VENDOR)
             elif outcome is None:

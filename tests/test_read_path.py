@@ -211,26 +211,32 @@ async def test_failing_vendor_listing_keeps_other_vendors(sim: Sim, gateway: Gat
     assert error["extensions"]["code"] == "VENDOR_UNAVAILABLE"
 
 
-async def test_paging_forward_and_backward_visits_each_once_while_events_are_added(sim: Sim, gateway: Gateway) -> None:
+async def test_paging_forward_and_backward_visits_each_once_while_events_are_added(
+    sim: Sim, gateway: Gateway, make_gateway: Callable[..., Any]
+) -> None:
     ids = await seed(sim, 9)
     expected = set(global_ids({s: v for s, v in ids.items() if s is not Source.LOOP_CALL}))
     forward = await walk(gateway, "forward", 4)
     assert len(forward) == len(set(forward)) == len(expected)
     assert set(forward) == expected
 
-    # Events added between pages: none of the old ones is skipped or repeated.
-    first_page = await gateway.query(LIST_QUERY, {"first": 5})
-    cursor = first_page["data"]["liveEvents"]["pageInfo"]["endCursor"]
-    seen = [e["node"]["id"] for e in first_page["data"]["liveEvents"]["edges"]]
-    await sim.control("POST", "seed", {"seed": 99, "count": 2})
-    gateway.services.index._listed_at.clear()  # let the next page re-list the vendors
-    while cursor:
-        body = await gateway.query(LIST_QUERY, {"first": 5, "after": cursor})
-        conn = body["data"]["liveEvents"]
-        seen.extend(e["node"]["id"] for e in conn["edges"])
-        cursor = conn["pageInfo"]["endCursor"] if conn["pageInfo"]["hasNextPage"] else None
+    # Events added between pages, and listed before the next one: none of the old ones is skipped or
+    # repeated, and each new one shows up once or not at all (it may sort before the cursor).
+    async with make_gateway(index_refresh_interval=0) as relisting:
+        first_page = await relisting.query(LIST_QUERY, {"first": 5})
+        cursor = first_page["data"]["liveEvents"]["pageInfo"]["endCursor"]
+        seen = [e["node"]["id"] for e in first_page["data"]["liveEvents"]["edges"]]
+        added = await sim.control("POST", "seed", {"seed": 99, "count": 2})
+        while cursor:
+            body = await relisting.query(LIST_QUERY, {"first": 5, "after": cursor})
+            conn = body["data"]["liveEvents"]
+            seen.extend(e["node"]["id"] for e in conn["edges"])
+            cursor = conn["pageInfo"]["endCursor"] if conn["pageInfo"]["hasNextPage"] else None
     assert len(seen) == len(set(seen))
     assert expected <= set(seen)
+    new_ids = set(global_ids({s: added[k] for s, k in SOURCE_KEYS.items() if s is not Source.LOOP_CALL}))
+    assert set(seen) - expected <= new_ids
+    assert set(seen) & new_ids  # the re-listing did happen: some new events came after the cursor
 
     backward = await walk(gateway, "backward", 4)
     assert len(backward) == len(set(backward))
@@ -273,3 +279,59 @@ async def test_vendors_health(sim: Sim, gateway: Gateway) -> None:
         "lastErrorCode": "VENDOR_UNAVAILABLE",
     }
     assert by_vendor["STREAMLOOP"]["reachable"] is True
+
+
+async def test_an_id_cannot_reach_another_vendor_route(sim: Sim, gateway: Gateway) -> None:
+    ids = await seed(sim, 1)
+    real = ids[Source.STREAMLOOP_STREAM][0]
+    sneaky = encode_global_id(Source.STREAMLOOP_STREAM, f"nope/../{real}")
+    body = await gateway.query(f'mutation {{ deleteLiveEvent(id: "{sneaky}") {{ deletedId }} }}')
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    still_there = encode_global_id(Source.STREAMLOOP_STREAM, real)
+    read = await gateway.query(f'{{ liveEvent(id: "{still_there}") {{ nativeId }} }}')
+    assert read["data"]["liveEvent"] == {"nativeId": real}
+    assert (
+        await gateway.query(
+            f'{{ liveEvent(id: "{encode_global_id(Source.LOOP_SESSION, "../live/sessions")}") {{ id }} }}'
+        )
+    ) == {"data": {"liveEvent": None}}
+
+
+async def test_a_missing_event_does_not_count_against_the_vendor(sim: Sim, gateway: Gateway) -> None:
+    missing = encode_global_id(Source.STREAMLOOP_STREAM, "stream_01JNOSUCHSTREAM0000000000")
+    await gateway.query(f'{{ liveEvent(id: "{missing}") {{ id }} }}')
+    body = await gateway.query("{ vendors { vendor reachable lastErrorCode } }")
+    by_vendor = {v["vendor"]: v for v in body["data"]["vendors"]}
+    assert by_vendor["STREAMLOOP"] == {"vendor": "STREAMLOOP", "reachable": True, "lastErrorCode": None}
+
+
+async def test_total_count_through_fragments(sim: Sim, gateway: Gateway) -> None:
+    await seed(sim, 3)
+    body = await gateway.query(
+        "fragment Counted on LiveEventConnection { totalCount } "
+        "{ a: liveEvents(first: 1) { ...Counted } "
+        "b: liveEvents(first: 1) { ... on LiveEventConnection { totalCount } } }"
+    )
+    assert body["data"] == {"a": {"totalCount": 9}, "b": {"totalCount": 9}}
+
+
+async def test_detail_fields_survive_a_read_through_a_listing(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Any
+) -> None:
+    never_fresh = settings_for().livepush.model_copy(update={"fresh_for": 0})
+    async with make_gateway(livepush=never_fresh) as gw:
+        created = await gw.query(
+            'mutation { createLiveEvent(input: {title: "Push", targets: {livepush: {category: SIMULCAST}}}) '
+            "{ events { id ... on LivepushStream { chatId embedId } } } }"
+        )
+        [event] = created["data"]["createLiveEvent"]["events"]
+        assert event["chatId"] and event["embedId"]
+        read = await gw.query(
+            f'{{ liveEvent(id: "{event["id"]}") {{ freshness {{ servedFrom }} '
+            "... on LivepushStream { chatId embedId } } }"
+        )
+    assert read["data"]["liveEvent"] == {
+        "freshness": {"servedFrom": "VENDOR"},
+        "chatId": event["chatId"],
+        "embedId": event["embedId"],
+    }

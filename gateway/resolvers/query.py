@@ -69,10 +69,6 @@ def page_size(first: int | None, last: int | None) -> tuple[int | None, int | No
     return first, last
 
 
-def _selects(info: GraphQLInfo, name: str) -> bool:
-    return any(getattr(sel, "name", None) == name for field in info.selected_fields for sel in field.selections)
-
-
 @strawberry.type
 class Query:
     @strawberry.field(description="Any object by its global id; null when it does not exist.")
@@ -110,7 +106,6 @@ class Query:
             page = await services.store.events.page(event_filter, first=first, after=after, last=last, before=before)
         except ValueError as exc:
             raise BadUserInput(str(exc), field="before" if before else "after") from exc
-        total = await services.store.events.count(event_filter) if _selects(info, "totalCount") else -1
         now = utcnow()
         stale_sources: set[Source] = set(failures)
         edges = [
@@ -128,7 +123,7 @@ class Query:
                 start_cursor=page.start_cursor,
                 end_cursor=page.end_cursor,
             ),
-            total_count=total,
+            count_all=lambda: services.store.events.count(event_filter),
         )
 
     @strawberry.field(description="A journaled operation and the outcome of each of its targets.")

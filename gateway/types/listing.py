@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import strawberry
@@ -45,7 +46,12 @@ class LiveEventEdge:
 class LiveEventConnection:
     edges: list[LiveEventEdge]
     page_info: PageInfo
-    total_count: int
+    count_all: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many events the filter selects, over every page.")
+    async def total_count(self) -> int:
+        # Counted only when asked for: a count is a query of its own.
+        return await self.count_all()
 
 
 @strawberry.type(description="What the gateway knows of one vendor's API.")

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -134,7 +135,12 @@ class VendorClient:
             ) from exc
         data = self._decode(raw, status) if raw else None
         if status >= 400:
-            raise self._failed(self.error_for(status, data, resp_headers))
+            error = self.error_for(status, data, resp_headers)
+            # A 404 or a 409 is the vendor working as it should; only what says it is not is held against it.
+            if status >= 500 or status in (401, 403, 429):
+                raise self._failed(error)
+            self.health.last_ok_at = time.time()
+            raise error
         self.health.last_ok_at = time.time()
         return VendorResponse(status, data, resp_headers)
 
@@ -179,6 +185,11 @@ def error_body(model: type[M], data: Any) -> M:
         except pydantic.ValidationError:
             pass
     return model()
+
+
+def segment(value: str) -> str:
+    """A value as one URL path segment: an id can never reach another route of the vendor's."""
+    return quote(value, safe="")
 
 
 def as_raw(wire: pydantic.BaseModel) -> dict[str, Any]:
