@@ -150,5 +150,12 @@ class OutcomeUnknown(VendorError):
     code = "OUTCOME_UNKNOWN"
 
 
+class OperationIncomplete(GatewayError):
+    """An idempotent request's first attempt died before it began; the client should send it again."""
+
+    code = "INTERNAL"
+    retryable = True
+
+
 class NotFound(GatewayError):
     code = "NOT_FOUND"

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +22,15 @@ from typing import Any
 import orjson
 from ulid import ULID
 
-from gateway.errors import BadUserInput, GatewayError, NotFound, OutcomeUnknown, UnsupportedByVendor, VendorError
+from gateway.errors import (
+    BadUserInput,
+    NotFound,
+    OperationIncomplete,
+    OutcomeUnknown,
+    UnsupportedByVendor,
+    VendorError,
+    VendorProtocolError,
+)
 from gateway.model import Event, Source, utcnow
 from gateway.settings import Settings
 from gateway.store import Store
@@ -84,13 +93,22 @@ def vendor_idempotency_key(operation_id: str, source: Source) -> str:
     return f"{operation_id}.{source.value}"
 
 
+def failure_of(error: VendorError) -> TargetFailure:
+    # Without an answer (a timeout, a dropped connection) or with a broken one, the vendor may have made
+    # the object all the same; an error status says it did not.
+    uncertain = error.status is None or isinstance(error, VendorProtocolError)
+    return TargetFailure(error.code, error.message, error.retryable, uncertain)
+
+
 class OperationRunner:
     def __init__(self, store: Store, adapters: dict[Source, SourceAdapter], settings: Settings) -> None:
         self.store = store
         self.adapters = adapters
         self.settings = settings
 
-    def lease_for(self, sources: Iterable[Source]) -> timedelta:
+    def lease_for(self, sources: Iterable[Source], calls_per_target: int = 1) -> timedelta:
+        """Long enough for every vendor call a run can make: a call (its wait for a slot included) never
+        outlasts its vendor's connect and read timeouts."""
         slowest = max(
             (
                 vendor.connect_timeout + vendor.read_timeout
@@ -98,7 +116,7 @@ class OperationRunner:
             ),
             default=0.0,
         )
-        return timedelta(seconds=slowest) + LEASE_MARGIN
+        return timedelta(seconds=slowest * calls_per_target) + LEASE_MARGIN
 
     def adapter(self, source: Source) -> SourceAdapter:
         adapter = self.adapters.get(source)
@@ -124,33 +142,56 @@ class OperationRunner:
                         field="idempotencyKey",
                         reason="IDEMPOTENCY_KEY_REUSED",
                     )
-                return OperationOutcome(await self.wait_until_done(held.operation_id, lease), replayed=True)
-        operation = await self.store.journal.begin(
-            operation_id,
-            kind="create",
-            caller=caller,
-            input=request.to_doc(),
-            targets=[TargetRecord(source, TargetState.PENDING, request=body) for source, body in bodies.items()],
-            lease=lease,
-        )
+                operation = await self.wait_until_done(held.operation_id, lease, caller, idempotency_key)
+                return OperationOutcome(operation, replayed=True)
+        runner = new_runner()
+        try:
+            operation = await self.store.journal.begin(
+                operation_id,
+                kind="create",
+                caller=caller,
+                runner=runner,
+                input=request.to_doc(),
+                targets=[TargetRecord(source, TargetState.PENDING, request=body) for source, body in bodies.items()],
+                lease=lease,
+            )
+        except BaseException:
+            # No vendor was called: the key must not stay bound to an operation that does not exist.
+            if idempotency_key:
+                await self.store.idempotency.release(caller, idempotency_key, operation_id)
+            raise
         created: dict[Source, Event] = {}
-        return OperationOutcome(await self._run(operation, list(bodies), created=created), created=created)
+        plan = dict.fromkeys(bodies, False)  # nothing was sent yet: nothing to look for
+        return OperationOutcome(await self._run(operation, plan, created=created), created=created)
 
     async def retry(self, operation_id: str) -> Operation:
-        """Run an operation's failed targets again; the others stay as they are."""
-        operation = await self.store.journal.get(operation_id)
-        if operation is None:
+        """Run an operation's failed targets again (and the pending ones of an operation whose runner
+        died); the others stay as they are."""
+        seen = await self.store.journal.get(operation_id)
+        if seen is None:
             raise NotFound(f"operationId: no operation {operation_id}")
-        failed = [s for s, t in operation.targets.items() if t.state is TargetState.FAILED]
-        if not failed:
-            return operation
-        if not await self.store.journal.reopen(operation_id, self.lease_for(failed)):
+        abandoned = seen.state is OperationState.RUNNING and seen.lease_until <= utcnow()
+        if seen.state is OperationState.RUNNING and not abandoned:
             raise BadUserInput(
                 f"operationId: {operation_id} is running; retry when it is done",
                 field="operationId",
                 reason="OPERATION_RUNNING",
             )
-        return await self._run(operation, failed, look_first=True)
+        plan = {
+            source: _outcome_unknown(target)
+            for source, target in seen.targets.items()
+            if target.state is TargetState.FAILED or (abandoned and target.state is TargetState.PENDING)
+        }
+        if not plan:
+            return seen
+        runner = new_runner()
+        if not await self.store.journal.reopen(seen, runner, self.lease_for(plan, calls_per_target=3), list(plan)):
+            raise BadUserInput(
+                f"operationId: {operation_id} changed while retrying; look at it again",
+                field="operationId",
+                reason="OPERATION_RUNNING",
+            )
+        return await self._run(await self._reread(operation_id), plan)
 
     async def reconcile(self) -> int:
         """Take over operations abandoned by a crash; the number taken over."""
@@ -160,18 +201,21 @@ class OperationRunner:
                 taken += 1
         return taken
 
-    async def take_over(self, operation: Operation) -> Operation | None:
-        """Finish an abandoned operation's pending targets; None when another runner took it first.
+    async def take_over(self, seen: Operation) -> Operation | None:
+        """Finish an abandoned operation's pending targets; None when it finished, or another runner took
+        it, since `seen` was read.
 
-        A target left pending may or may not have reached its vendor. Its lease has run out, so no call
-        of the crashed runner is still in flight: re-sending is safe where the vendor de-duplicates,
-        and elsewhere the vendor is asked first whether the object exists.
+        A pending target may or may not have reached its vendor: it is re-sent where the vendor
+        de-duplicates, and elsewhere the vendor is asked first whether the object exists.
         """
-        pending = [s for s, t in operation.targets.items() if t.state is TargetState.PENDING]
-        if not await self.store.journal.reopen(operation.id, self.lease_for(pending)):
+        pending = [s for s, t in seen.targets.items() if t.state is TargetState.PENDING]
+        runner = new_runner()
+        if not await self.store.journal.take_over(seen, runner, self.lease_for(pending, calls_per_target=3)):
             return None
-        log.info("taking over operation %s: targets %s", operation.id, [s.value for s in pending])
-        return await self._run(operation, pending, look_first=True, unknown_outcome_fails=True)
+        log.info("taking over operation %s: targets %s", seen.id, [s.value for s in pending])
+        operation = await self._reread(seen.id)
+        plan = {s: True for s, t in operation.targets.items() if t.state is TargetState.PENDING}
+        return await self._run(operation, plan)
 
     async def run_reconciler(self, stop: asyncio.Event, interval: float) -> None:
         while not stop.is_set():
@@ -182,7 +226,7 @@ class OperationRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
-    async def wait_until_done(self, operation_id: str, lease: timedelta) -> Operation:
+    async def wait_until_done(self, operation_id: str, lease: timedelta, caller: str, key: str) -> Operation:
         """The operation once its runner is done with it; one whose runner died is taken over here."""
         deadline = utcnow() + lease + LEASE_MARGIN
         while True:
@@ -196,50 +240,67 @@ class OperationRunner:
                         return finished
                 deadline = max(deadline, operation.lease_until + LEASE_MARGIN)
             elif utcnow() > deadline:
-                # The key's first request died before writing its journal entry, so no vendor was called.
-                raise GatewayError(f"the request first made with this key did not complete ({operation_id})")
+                # The key's first request died before writing its journal entry, so no vendor was called:
+                # free the key for this retry's next attempt.
+                await self.store.idempotency.release(caller, key, operation_id)
+                raise OperationIncomplete(
+                    f"the request first made with this key did not start ({operation_id}); send it again"
+                )
             await asyncio.sleep(POLL_INTERVAL)
+
+    async def _reread(self, operation_id: str) -> Operation:
+        operation = await self.store.journal.get(operation_id)
+        if operation is None:  # pragma: no cover - operations are never deleted
+            raise NotFound(f"operationId: no operation {operation_id}")
+        return operation
 
     async def _run(
         self,
         operation: Operation,
-        sources: list[Source],
+        plan: dict[Source, bool],
         *,
-        look_first: bool = False,
-        unknown_outcome_fails: bool = False,
         created: dict[Source, Event] | None = None,
     ) -> Operation:
+        """Run the targets of `plan`, each looked for first where `plan` says its outcome is unknown."""
         if created is None:
             created = {}
+        lost_lease = False
 
         async def run_target(source: Source) -> None:
+            nonlocal lost_lease
             record = operation.targets[source]
             record.attempts += 1
             try:
-                event = await self._create_once(operation, record, look_first, unknown_outcome_fails)
+                event = await self._create_once(operation, record, look_first=plan[source])
             except VendorError as error:
-                record.state = TargetState.FAILED
-                record.failure = TargetFailure(error.code, error.message, error.retryable)
+                record.state, record.failure = TargetState.FAILED, failure_of(error)
             except Exception as error:
                 log.exception("operation %s, target %s", operation.id, source.value)
                 record.state = TargetState.FAILED
-                record.failure = TargetFailure("INTERNAL", f"internal error: {type(error).__name__}", True)
+                record.failure = TargetFailure("INTERNAL", f"internal error: {type(error).__name__}", True, True)
             else:
                 record.state, record.native_id, record.failure = TargetState.SUCCEEDED, event.native_id, None
                 created[source] = event
-            await self.store.journal.record(operation.id, record)
+            if not await self.store.journal.record(operation.id, operation.runner, record):
+                lost_lease = True
 
-        await asyncio.gather(*(run_target(s) for s in sources))
+        outcomes = await asyncio.gather(*(run_target(s) for s in plan), return_exceptions=True)
         if created:
             await self.store.events.put_many(list(created.values()), fetched_at=utcnow())
-        await self.store.journal.finish(operation.id)
-        operation.state = OperationState.DONE
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # the journal could not be written: the reconciler finishes the operation
+        if lost_lease:
+            log.warning(
+                "operation %s was taken over while it ran; its outcomes stand as the journal has them", operation.id
+            )
+            return await self._reread(operation.id)
+        if await self.store.journal.finish(operation.id, operation.runner):
+            operation.state = OperationState.DONE
         return operation
 
-    async def _create_once(
-        self, operation: Operation, record: TargetRecord, look_first: bool, unknown_outcome_fails: bool
-    ) -> Event:
-        """Create the target's object, unless an earlier attempt already did."""
+    async def _create_once(self, operation: Operation, record: TargetRecord, *, look_first: bool) -> Event:
+        """Create the target's object, unless an earlier attempt may have: then look for it first."""
         adapter = self.adapter(record.source)
         key = vendor_idempotency_key(operation.id, record.source)
         if look_first and not adapter.idempotent_create:
@@ -248,13 +309,19 @@ class OperationRunner:
                     record.request, operation_id=operation.id, since=operation.created_at
                 )
             except UnsupportedByVendor as error:
-                if unknown_outcome_fails:
-                    raise OutcomeUnknown(
-                        adapter.vendor,
-                        f"interrupted while creating on {record.source.value}, whose vendor offers no way to "
-                        "find what an interrupted create made; check the vendor before retrying this target",
-                    ) from error
-            else:
-                if found is not None:
-                    return found
+                raise OutcomeUnknown(
+                    adapter.vendor,
+                    f"an earlier attempt on {record.source.value} may have created the object, and its vendor "
+                    "offers no way to find it; check the vendor before creating it by hand",
+                ) from error
+            if found is not None:
+                return found
         return await adapter.create(record.request, idempotency_key=key)
+
+
+def _outcome_unknown(target: TargetRecord) -> bool:
+    return target.state is TargetState.PENDING or target.failure is None or target.failure.uncertain
+
+
+def new_runner() -> str:
+    return uuid.uuid4().hex

@@ -9,8 +9,8 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -18,11 +18,12 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from gateway.model import Source, utcnow
+from gateway.operations import CreateRequest
 from gateway.store.journal import TargetRecord, TargetState
 from gateway.vendors.base import CreateSpec
 from tests.conftest import SIM_TOKEN, Sim
 from tests.gateway_harness import Gateway
-from tests.test_mutations import CREATE, OPERATION, create_input
+from tests.test_mutations import CREATE, OPERATION, create, create_input
 
 
 def free_port() -> int:
@@ -164,7 +165,13 @@ async def abandon(gateway: Gateway, sources: list[Source], operation_id: str) ->
         body = services.adapters[source].prepare_create(spec, operation_id)
         targets.append(TargetRecord(source, TargetState.PENDING, request=body))
     await services.store.journal.begin(
-        operation_id, kind="create", caller="anonymous", input=request, targets=targets, lease=timedelta(seconds=-5)
+        operation_id,
+        kind="create",
+        caller="anonymous",
+        runner="a-runner-that-died",
+        input=request,
+        targets=targets,
+        lease=timedelta(seconds=-5),
     )
 
 
@@ -202,3 +209,112 @@ async def test_reconcile_sends_what_never_landed(sim: Sim, gateway: Gateway) -> 
     await abandon(gateway, [Source.LOOP_SESSION, Source.LIVEPUSH_STREAM], "op_never_sent")
     assert await gateway.services.operations.reconcile() == 1
     assert await vendor_objects_titled(sim, "Half made") == {"streamloop": 0, "livepush": 1, "loop_session": 1}
+
+
+async def test_a_takeover_from_an_outdated_look_does_nothing(sim: Sim, gateway: Gateway) -> None:
+    await abandon(gateway, [Source.LIVEPUSH_STREAM], "op_raced")
+    journal, operations = gateway.services.store.journal, gateway.services.operations
+    seen = await journal.get("op_raced")
+    assert seen is not None
+    first = await operations.take_over(seen)
+    assert first is not None and first.state.value == "DONE"
+    # A second replica that read the operation before the first took it over must not run it again,
+    # nor overwrite what the first recorded.
+    assert await operations.take_over(seen) is None
+    after = await journal.get("op_raced")
+    assert (
+        after is not None
+        and after.targets[Source.LIVEPUSH_STREAM].native_id == first.targets[Source.LIVEPUSH_STREAM].native_id
+    )
+    assert await vendor_objects_titled(sim, "Half made") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
+
+
+async def test_a_runner_that_lost_its_operation_cannot_write_to_it(gateway: Gateway) -> None:
+    await abandon(gateway, [Source.LIVEPUSH_STREAM], "op_fenced")
+    journal = gateway.services.store.journal
+    seen = await journal.get("op_fenced")
+    assert seen is not None
+    assert await journal.take_over(seen, "new-runner", timedelta(seconds=30))
+    stale = seen.targets[Source.LIVEPUSH_STREAM]
+    stale.state = TargetState.FAILED
+    assert await journal.record("op_fenced", "a-runner-that-died", stale) is False
+    assert await journal.finish("op_fenced", "a-runner-that-died") is False
+    now = await journal.get("op_fenced")
+    assert now is not None and now.targets[Source.LIVEPUSH_STREAM].state is TargetState.PENDING
+
+
+async def test_retry_runs_the_pending_targets_of_a_dead_runner(sim: Sim, gateway: Gateway) -> None:
+    await abandon(gateway, [Source.LIVEPUSH_STREAM, Source.LOOP_SESSION], "op_half")
+    body = await gateway.query(
+        'mutation { retryLiveEventOperation(operationId: "op_half") { state targets { source state } } }'
+    )
+    operation = body["data"]["retryLiveEventOperation"]
+    assert operation["state"] == "DONE"
+    assert {t["source"]: t["state"] for t in operation["targets"]} == {
+        "LIVEPUSH_STREAM": "SUCCEEDED",
+        "LOOP_SESSION": "SUCCEEDED",
+    }
+    assert await vendor_objects_titled(sim, "Half made") == {"streamloop": 0, "livepush": 1, "loop_session": 1}
+
+
+async def test_retry_never_re_sends_a_loop_call_that_may_exist(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Any
+) -> None:
+    quick = settings_for().loop.model_copy(update={"read_timeout": 0.3, "connect_timeout": 0.3})
+    async with make_gateway(loop=quick) as gw:
+        # The call is sent and never answered: it may exist at Loop.
+        await sim.control("POST", "faults", {"loop": {"hang": True}})
+        payload = await create(gw, create_input(loopCall={"hostUserId": "h"}, livepush={"category": "SIMULCAST"}))
+        [failure] = payload["data"]["createLiveEvent"]["failures"]
+        assert failure["source"] == "LOOP_CALL" and failure["code"] == "VENDOR_UNAVAILABLE"
+        await sim.control("POST", "faults", {"loop": {}})
+        await sim.control("POST", "reset", {"stats_only": True})
+        operation_id = payload["data"]["createLiveEvent"]["operationId"]
+        body = await gw.query(
+            f'mutation {{ retryLiveEventOperation(operationId: "{operation_id}") '
+            "{ targets { source state failure { code retryable } } } }"
+        )
+    targets = {t["source"]: t for t in body["data"]["retryLiveEventOperation"]["targets"]}
+    assert targets["LOOP_CALL"]["state"] == "FAILED"
+    assert targets["LOOP_CALL"]["failure"] == {"code": "OUTCOME_UNKNOWN", "retryable": False}
+    assert await sim.vendor_requests("loop") == 0
+
+
+async def test_retry_re_sends_a_loop_call_the_vendor_refused(sim: Sim, gateway: Gateway) -> None:
+    await sim.control("POST", "faults", {"loop": {"provider": "failing"}})
+    payload = (await create(gateway, create_input(loopCall={"hostUserId": "h"})))["data"]["createLiveEvent"]
+    assert payload["failures"][0]["code"] == "VENDOR_UNAVAILABLE"
+    await sim.control("POST", "faults", {"loop": {}})
+    body = await gateway.query(
+        f'mutation {{ retryLiveEventOperation(operationId: "{payload["operationId"]}") {{ targets {{ state }} }} }}'
+    )
+    assert body["data"]["retryLiveEventOperation"]["targets"] == [{"state": "SUCCEEDED"}]
+
+
+def to_create_request_from(input: dict[str, Any]) -> CreateRequest:
+    """The request the gateway makes of this GraphQL input (a Livepush target only)."""
+    return CreateRequest(
+        title=input["title"],
+        scheduled_start=datetime.fromisoformat(input["scheduledStart"]),
+        scheduled_end=datetime.fromisoformat(input["scheduledEnd"]),
+        host_id=input["hostId"],
+        metadata=input["metadata"],
+        targets={Source.LIVEPUSH_STREAM: {"category": input["targets"]["livepush"]["category"].lower()}},
+    )
+
+
+async def test_a_key_whose_first_request_never_started_is_freed(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Any
+) -> None:
+    quick = settings_for().livepush.model_copy(update={"read_timeout": 0.2, "connect_timeout": 0.2})
+    input = create_input(livepush={"category": "SIMULCAST"})
+    async with make_gateway(livepush=quick) as gw:
+        services = gw.services
+        request = to_create_request_from(input)
+        # The first request claimed the key and died before its journal entry: no vendor was called.
+        await services.store.idempotency.claim("anonymous", "orphan-key", request.fingerprint(), "op_never_begun")
+        first = await create(gw, input, key="orphan-key")
+        assert first["errors"][0]["extensions"] == {"code": "INTERNAL", "retryable": True}
+        again = (await create(gw, input, key="orphan-key"))["data"]["createLiveEvent"]
+    assert again["replayed"] is False and not again["failures"]
+    assert await vendor_objects_titled(sim, "Launch show") == {"streamloop": 0, "livepush": 1, "loop_session": 0}

@@ -61,3 +61,7 @@ class IdempotencyRecords:
                 # Expired but not yet swept by the TTL monitor: it no longer binds the key.
                 await self.collection.delete_one({"_id": doc["_id"], "expires_at": {"$lte": now}})
         raise RuntimeError("idempotency key is contended")  # pragma: no cover
+
+    async def release(self, caller: str, key: str, operation_id: str) -> None:
+        """Free the key of a request that made no vendor call, so that the client's retry can run."""
+        await self.collection.delete_one({"_id": record_id(caller, key), "operation_id": operation_id})

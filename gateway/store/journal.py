@@ -33,6 +33,8 @@ class TargetFailure:
     code: str
     message: str
     retryable: bool
+    #: True when the vendor may have made the object all the same (a timeout, a broken answer)
+    uncertain: bool = False
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class TargetRecord:
                 "code": self.failure.code,
                 "message": self.failure.message,
                 "retryable": self.failure.retryable,
+                "uncertain": self.failure.uncertain,
             },
             "attempts": self.attempts,
             "request": self.request,
@@ -68,7 +71,11 @@ class TargetRecord:
             source=Source(doc["source"]),
             state=TargetState(doc["state"]),
             native_id=doc.get("native_id"),
-            failure=TargetFailure(failure["code"], failure["message"], bool(failure["retryable"])) if failure else None,
+            failure=TargetFailure(
+                failure["code"], failure["message"], bool(failure["retryable"]), bool(failure.get("uncertain"))
+            )
+            if failure
+            else None,
             attempts=int(doc.get("attempts") or 0),
             request=doc.get("request") or {},
         )
@@ -79,6 +86,8 @@ class Operation:
     id: str
     kind: str
     caller: str
+    #: who runs the operation now; every journal write of a runner is fenced by it
+    runner: str
     state: OperationState
     created_at: datetime
     updated_at: datetime
@@ -92,6 +101,7 @@ class Operation:
             id=doc["_id"],
             kind=doc["kind"],
             caller=doc["caller"],
+            runner=doc["runner"],
             state=OperationState(doc["state"]),
             created_at=as_utc(doc["created_at"]),  # type: ignore[arg-type]
             updated_at=as_utc(doc["updated_at"]),  # type: ignore[arg-type]
@@ -114,6 +124,7 @@ class OperationJournal:
         *,
         kind: str,
         caller: str,
+        runner: str,
         input: dict[str, Any],
         targets: list[TargetRecord],
         lease: timedelta,
@@ -123,6 +134,7 @@ class OperationJournal:
             "_id": operation_id,
             "kind": kind,
             "caller": caller,
+            "runner": runner,
             "state": OperationState.RUNNING.value,
             "created_at": now,
             "updated_at": now,
@@ -133,39 +145,60 @@ class OperationJournal:
         await self.collection.insert_one(doc)
         return Operation.from_doc(doc)
 
-    async def record(self, operation_id: str, target: TargetRecord) -> None:
-        await self.collection.update_one(
-            {"_id": operation_id},
+    async def record(self, operation_id: str, runner: str, target: TargetRecord) -> bool:
+        """Write one target's outcome; False when `runner` no longer runs the operation."""
+        result = await self.collection.update_one(
+            {"_id": operation_id, "runner": runner},
             {
                 "$set": {f"targets.{target.source.value}": target.to_doc(), "updated_at": utcnow()},
                 **FORCE_DOCUMENT_REWRITE,
             },
         )
+        return result.matched_count == 1
 
-    async def reopen(self, operation_id: str, lease: timedelta) -> bool:
-        """Take a finished or abandoned operation back for a retry; False when someone else runs it."""
-        now = utcnow()
+    async def finish(self, operation_id: str, runner: str) -> bool:
         result = await self.collection.update_one(
-            {
-                "_id": operation_id,
-                "$or": [{"state": OperationState.DONE.value}, {"lease_until": {"$lte": now}}],
-            },
-            {
-                "$set": {
-                    "state": OperationState.RUNNING.value,
-                    "lease_until": now + lease,
-                    "updated_at": now,
-                },
-                **FORCE_DOCUMENT_REWRITE,
-            },
+            {"_id": operation_id, "runner": runner},
+            {"$set": {"state": OperationState.DONE.value, "updated_at": utcnow()}, **FORCE_DOCUMENT_REWRITE},
         )
         return result.matched_count == 1
 
-    async def finish(self, operation_id: str) -> None:
-        await self.collection.update_one(
-            {"_id": operation_id},
-            {"$set": {"state": OperationState.DONE.value, "updated_at": utcnow()}, **FORCE_DOCUMENT_REWRITE},
+    async def take_over(self, seen: Operation, runner: str, lease: timedelta) -> bool:
+        """Become the runner of an operation whose runner's lease ran out, as it was when `seen` was read;
+        False when it finished, or someone else took it, meanwhile."""
+        now = utcnow()
+        result = await self.collection.update_one(
+            {
+                "_id": seen.id,
+                "runner": seen.runner,
+                "state": OperationState.RUNNING.value,
+                "lease_until": {"$lte": now},
+            },
+            {"$set": {"runner": runner, "lease_until": now + lease, "updated_at": now}, **FORCE_DOCUMENT_REWRITE},
         )
+        return result.matched_count == 1
+
+    async def reopen(self, seen: Operation, runner: str, lease: timedelta, targets: list[Source]) -> bool:
+        """Take a finished (or abandoned) operation back to run `targets` again, marking them pending in the
+        same write, so that a crash during the retry leaves them for the reconciler."""
+        now = utcnow()
+        changes: dict[str, Any] = {
+            "state": OperationState.RUNNING.value,
+            "runner": runner,
+            "lease_until": now + lease,
+            "updated_at": now,
+        }
+        for source in targets:
+            changes[f"targets.{source.value}.state"] = TargetState.PENDING.value
+        result = await self.collection.update_one(
+            {
+                "_id": seen.id,
+                "runner": seen.runner,
+                "$or": [{"state": OperationState.DONE.value}, {"lease_until": {"$lte": now}}],
+            },
+            {"$set": changes, **FORCE_DOCUMENT_REWRITE},
+        )
+        return result.matched_count == 1
 
     async def get(self, operation_id: str) -> Operation | None:
         doc = await self.collection.find_one({"_id": operation_id})

@@ -80,6 +80,7 @@ class VendorClient:
         self.health = VendorHealthRecord()
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         # `total` bounds the whole exchange: a vendor that trickles bytes never resets it.
+        self._deadline = settings.connect_timeout + settings.read_timeout
         self._timeout = aiohttp.ClientTimeout(
             total=settings.connect_timeout + settings.read_timeout,
             connect=settings.connect_timeout,
@@ -114,7 +115,10 @@ class VendorClient:
             body = orjson.dumps(json)
             all_headers["Content-Type"] = "application/json"
         try:
+            # One deadline over the wait for a slot and the exchange: no call outlasts connect + read,
+            # which is what the operation journal's leases count on.
             async with (
+                asyncio.timeout(self._deadline),
                 self._slots,
                 self.session.request(
                     method,
