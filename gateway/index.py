@@ -71,9 +71,10 @@ class EventIndex:
         seen: list[str] = []
         cursor: str | None = None
         while True:
+            asked_at = utcnow()
             page = await adapter.list_page(cursor)
             if page.events:
-                await self.store.events.put_many(page.events, fetched_at=utcnow())
+                await self.store.events.put_many(page.events, fetched_at=asked_at)
                 seen.extend(e.native_id for e in page.events)
             cursor = page.next_cursor
             if not cursor:

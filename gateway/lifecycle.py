@@ -19,11 +19,12 @@ class Lifecycle:
 
     async def apply(self, source: Source, native_id: str, verb: Verb) -> Event | None:
         """Run `verb` at the vendor and keep what it answered; a deleted event stays indexed as deleted."""
+        asked_at = utcnow()
         event = await verb(self.adapters[source], native_id)
         if event is None:
             cached = (await self.store.events.get_many(source, [native_id])).get(native_id)
             if cached is None:
                 return None
             event = cached.event.deleted()
-        await self.store.events.put_many([event], fetched_at=utcnow())
+        await self.store.events.put_many([event], fetched_at=asked_at)
         return event

@@ -284,9 +284,10 @@ class OperationRunner:
             if not await self.store.journal.record(operation.id, operation.runner, record):
                 lost_lease = True
 
+        asked_at = utcnow()
         outcomes = await asyncio.gather(*(run_target(s) for s in plan), return_exceptions=True)
         if created:
-            await self.store.events.put_many(list(created.values()), fetched_at=utcnow())
+            await self.store.events.put_many(list(created.values()), fetched_at=asked_at)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome  # the journal could not be written: the reconciler finishes the operation

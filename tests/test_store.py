@@ -236,6 +236,17 @@ async def test_an_event_read_back_and_written_again_keeps_its_vendor_object(even
     assert doc["raw"] == raw_of(make_event("9", title="Kept"))
 
 
+async def test_an_older_answer_never_overwrites_a_newer_copy(events: EventStore) -> None:
+    await events.put_many(stored(make_event("5", status=Status.LIVE, is_live=True)), T0 + timedelta(minutes=2))
+    # A read sent before that write, answered after it, arrives with the old state: it is left out, and
+    # the rest of its batch is written as usual.
+    await events.put_many(stored(make_event("5", status=Status.SCHEDULED), make_event("6")), T0)
+    cached = await events.get_many(Source.LOOP_CALL, ["5", "6"])
+    assert cached["5"].event.status is Status.LIVE
+    assert cached["5"].fetched_at == T0 + timedelta(minutes=2)
+    assert "6" in cached
+
+
 async def test_mark_missing_cancels_only_old_unlisted_events_of_the_source(events: EventStore) -> None:
     listed_at = T0 + timedelta(minutes=10)
     live = make_event("gone", Source.STREAMLOOP_STREAM, status=Status.LIVE, is_live=True)

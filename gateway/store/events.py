@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from gateway.model import Event, Source, Status
 from gateway.store.cursors import KeysetPosition
@@ -51,6 +52,7 @@ _INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
     ([("status", ASCENDING), ("sort_start", ASCENDING), ("sort_id", ASCENDING)], {}),
 ]
 # What a reader never needs back: the vendor object can be large, the rest is derived.
+_DUPLICATE_KEY = 11000
 _READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False, "has_recording": False}
 
 # Escaped one by one rather than with `re.escape`, whose escapes of other characters (a space, say)
@@ -213,6 +215,9 @@ def _upsert(_id: str, fields: Document) -> UpdateOne:
     # source and native_id in the filter: a sharded cluster (shard key {source, native_id}) routes an
     # upsert only with the whole shard key in its filter.
     query = {"_id": _id, "source": fields["source"], "native_id": fields["native_id"]}
+    # Never over a newer copy: an answer to a read sent before a write that has landed since is old news.
+    # Where the stored copy is newer the filter matches nothing, and the upsert's insert fails on `_id`.
+    query["fetched_at"] = {"$lte": fields["fetched_at"]}
     return UpdateOne(query, update, upsert=True)
 
 
@@ -241,11 +246,18 @@ class EventStore:
 
     async def put_many(self, events: Sequence[Event], fetched_at: datetime) -> None:
         """Insert or update each event, with the vendor object it came from (`Event.raw`), in one bulk
-        write."""
+        write. `fetched_at` is when the vendor was asked; a stored copy asked for later is kept."""
         if not events:
             return
         fetched_at = _as_utc(fetched_at)
-        await self._events.bulk_write([_upsert(*_event_document(event, fetched_at)) for event in events], ordered=False)
+        try:
+            await self._events.bulk_write(
+                [_upsert(*_event_document(event, fetched_at)) for event in events], ordered=False
+            )
+        except BulkWriteError as exc:
+            if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                raise
+            # Only the events already stored in a newer copy were left as they are.
 
     async def mark_missing(self, source: Source, seen_ids: Iterable[str], listed_at: datetime) -> int:
         """Cancel the events of `source` that a complete vendor listing, begun at `listed_at`, left out.
