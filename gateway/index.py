@@ -21,6 +21,9 @@ from gateway.vendors.base import SourceAdapter
 log = logging.getLogger(__name__)
 
 REFRESHER_LEASE = "index-refresher"
+#: how long a failed listing is not tried again on demand: a vendor that hangs must not make every
+#: request that reads its source wait out the timeout in turn
+RELIST_BACKOFF = timedelta(seconds=5)
 
 
 class EventIndex:
@@ -30,6 +33,7 @@ class EventIndex:
         self.refresh_interval = timedelta(seconds=refresh_interval)
         self.holder = uuid.uuid4().hex
         self._listed_at: dict[Source, datetime] = {}
+        self._failed: dict[Source, tuple[datetime, VendorError]] = {}
         self._locks = {source: asyncio.Lock() for source in adapters}
 
     def listable(self, sources: Iterable[Source] | None = None) -> list[Source]:
@@ -37,12 +41,19 @@ class EventIndex:
         return [s for s in chosen if s in self.adapters and self.adapters[s].can_list]
 
     async def ensure_fresh(self, sources: Iterable[Source] | None = None) -> dict[Source, VendorError]:
-        """Re-list every listable source whose listing is too old; the failures, by source."""
+        """Re-list every listable source whose listing is too old; the failures, by source (a listing
+        that failed a moment ago counts as failed again, without asking the vendor)."""
         stale = [s for s in self.listable(sources) if not self._known_fresh(s)]
         if not stale:
             return {}
         outcomes = await asyncio.gather(*(self._refresh_if_stale(s) for s in stale))
         return {source: error for source, error in zip(stale, outcomes, strict=True) if error is not None}
+
+    def _recent_failure(self, source: Source) -> VendorError | None:
+        failed = self._failed.get(source)
+        if failed is None or utcnow() - failed[0] >= min(RELIST_BACKOFF, self.refresh_interval):
+            return None
+        return failed[1]
 
     def _known_fresh(self, source: Source) -> bool:
         listed_at = self._listed_at.get(source)
@@ -50,9 +61,14 @@ class EventIndex:
 
     async def _refresh_if_stale(self, source: Source) -> VendorError | None:
         # One refresh per source at a time in this process; whoever waited finds it fresh.
+        if (failure := self._recent_failure(source)) is not None:
+            return failure
         async with self._locks[source]:
             if self._known_fresh(source):
                 return None
+            # Whoever waited on a listing that just failed shares its failure.
+            if (failure := self._recent_failure(source)) is not None:
+                return failure
             listed_at = await self.store.listings.listed_at(source)
             if listed_at is not None and utcnow() - listed_at < self.refresh_interval:
                 self._listed_at[source] = listed_at
@@ -61,7 +77,9 @@ class EventIndex:
                 await self.refresh(source)
             except VendorError as error:
                 log.warning("listing %s failed: %r", source.value, error)
+                self._failed[source] = (utcnow(), error)
                 return error
+            self._failed.pop(source, None)
             return None
 
     async def refresh(self, source: Source) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -335,3 +336,21 @@ async def test_detail_fields_survive_a_read_through_a_listing(
         "chatId": event["chatId"],
         "embedId": event["embedId"],
     }
+
+
+async def test_a_hanging_vendor_is_asked_once_by_concurrent_listings(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Any
+) -> None:
+    await seed(sim, 2)
+    quick = settings_for().livepush.model_copy(update={"read_timeout": 0.3, "connect_timeout": 0.3})
+    async with make_gateway(livepush=quick) as gw:
+        await sim.control("POST", "faults", {"livepush": {"hang": True}})
+        answers = await asyncio.gather(*(gw.query(LIST_QUERY, {"first": 100}) for _ in range(6)))
+    # One listing was tried; the requests that waited for it share its failure instead of trying in turn.
+    assert await sim.vendor_requests("livepush") == 1
+    for body in answers:
+        assert [e["extensions"]["vendor"] for e in body["errors"]] == ["LIVEPUSH"]
+        assert {e["node"]["source"] for e in body["data"]["liveEvents"]["edges"]} == {
+            "LOOP_SESSION",
+            "STREAMLOOP_STREAM",
+        }
