@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from gateway.errors import VendorError
-from gateway.model import Source, utcnow
+from gateway.model import Event, Source, utcnow
 from gateway.store import Store
 from gateway.vendors.base import SourceAdapter
 
@@ -112,7 +112,22 @@ class EventIndex:
                 await self.refresh(source)
             except VendorError as error:
                 log.warning("background listing of %s failed: %r", source.value, error)
+        for source in self.adapters.keys() - set(self.listable()):
+            await self.reread_unfinished(source)
         return True
+
+    async def reread_unfinished(self, source: Source) -> int:
+        """Read again the indexed events of a source that cannot be listed (Loop calls) and have not
+        finished, so that the index follows them too; the number read."""
+        native_ids = await self.store.events.unfinished_ids(source)
+        if not native_ids:
+            return 0
+        asked_at = utcnow()
+        outcomes = await self.adapters[source].fetch_many(native_ids)
+        fresh = [outcome for outcome in outcomes if isinstance(outcome, Event)]
+        if fresh:
+            await self.store.events.put_many(fresh, fetched_at=asked_at)
+        return len(fresh)
 
     async def run_refresher(self, stop: asyncio.Event) -> None:
         """A refresh round each interval, for as long as the application runs."""
@@ -122,6 +137,8 @@ class EventIndex:
             except Exception:
                 log.exception("index refresher round failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.refresh_interval.total_seconds())
+                # Half the interval: a round's listings are never older than the interval, so requests
+                # find the index fresh and do not list the vendors themselves.
+                await asyncio.wait_for(stop.wait(), timeout=self.refresh_interval.total_seconds() / 2)
         with contextlib.suppress(Exception):
             await self.store.leases.release(REFRESHER_LEASE, self.holder)

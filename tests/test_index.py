@@ -64,3 +64,30 @@ async def test_a_vendor_deletion_shows_as_cancelled_after_the_next_listing(
         gone: "CANCELLED",
         ids["livepush_stream"][1]: "DRAFT",
     }
+
+
+async def test_the_refresher_follows_unfinished_loop_calls(
+    sim: Sim, settings_for: Callable[..., Settings], http_session: aiohttp.ClientSession, mongo_db: Any
+) -> None:
+    store = Store(mongo_db)
+    await store.ensure_indexes()
+    adapters = build_adapters(build_clients(http_session, settings_for()))
+    calls = adapters[Source.LOOP_CALL]
+    body = {"host_user_id": "h", "title": "Call", "scheduled_at": None, "metadata": {}}
+    running, finished = (
+        await calls.create(dict(body), idempotency_key="a"),
+        await calls.create(dict(body), idempotency_key="b"),
+    )
+    await sim.control("POST", f"loop/calls/{finished.native_id}/session-start")
+    await sim.control("POST", f"loop/calls/{finished.native_id}/session-end")
+    ended = await calls.fetch(finished.native_id)
+    await store.events.put_many([running, ended], fetched_at=utcnow() - timedelta(seconds=1))
+    await sim.control("POST", f"loop/calls/{running.native_id}/session-start")
+    await sim.control("POST", "reset", {"stats_only": True})
+
+    assert await EventIndex(store, adapters, 30).refresh_round() is True
+    cached = await store.events.get_many(Source.LOOP_CALL, [running.native_id, finished.native_id])
+    assert cached[running.native_id].event.status.value == "LIVE"
+    stats = await sim.stats()
+    call_reads = [r for r in stats["requests"] if r["route"] == "/v1/live/calls/{id}"]
+    assert sum(r["count"] for r in call_reads) == 1  # the ended call is not asked about again

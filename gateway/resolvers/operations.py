@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import strawberry
 
 from gateway.context import GraphQLInfo
+from gateway.errors import VendorError
 from gateway.model import Event, Source, utcnow
 from gateway.store.journal import Operation
 from gateway.store.journal import TargetFailure as JournalFailure
@@ -36,9 +39,19 @@ def failure_of(source: Source, record_failure: JournalFailure) -> TargetFailure:
 
 
 async def operation_type(info: GraphQLInfo, operation: Operation) -> LiveEventOperation:
+    async def event_of(source: Source, native_id: str | None) -> LiveEvent | None:
+        # The journal answers even when a vendor does not: an event that cannot be read is left out.
+        if native_id is None:
+            return None
+        try:
+            return await load_native(info, source, native_id)
+        except VendorError:
+            return None
+
+    records = list(operation.targets.items())
+    events = await asyncio.gather(*(event_of(source, record.native_id) for source, record in records))
     targets = []
-    for source, record in operation.targets.items():
-        event = await load_native(info, source, record.native_id) if record.native_id else None
+    for (source, record), event in zip(records, events, strict=True):
         targets.append(
             OperationTarget(
                 source=source,

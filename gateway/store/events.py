@@ -316,6 +316,14 @@ class EventStore:
             ended_without_recording=without_recording,
         )
 
+    async def unfinished_ids(self, source: Source, limit: int = 1000) -> list[str]:
+        """Native ids of the source's events that may still change (not ended, failed or cancelled)."""
+        finished = [Status.ENDED.value, Status.FAILED.value, Status.CANCELLED.value]
+        cursor = self._events.find(
+            {"$and": [{"source": source.value}, {"status": {"$nin": finished}}]}, {"native_id": True}
+        ).limit(limit)
+        return [doc["native_id"] async for doc in cursor]
+
     async def count(self, filter: EventFilter) -> int:
         return await self._events.count_documents(filter.to_query())
 
