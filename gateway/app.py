@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import web
-from strawberry.aiohttp.views import GraphQLView
+from aiohttp import ClientConnectionResetError, web
+from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from gateway.context import Context, Services
 from gateway.index import EventIndex
 from gateway.lifecycle import Lifecycle
+from gateway.live import ChangeHub
 from gateway.operations import OperationRunner
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import connect
 from gateway.vendors.registry import build_adapters, build_clients
+from gateway.webhooks import receive_loop_webhook
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,19 @@ REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class TextWebSocketAdapter(AiohttpWebSocketAdapter):
+    """graphql-transport-ws speaks in text frames; the view's JSON is bytes (orjson), so decode it here."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_str(orjson.dumps(message).decode())
+        except (RuntimeError, ClientConnectionResetError) as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GatewayView(GraphQLView[Context, None]):
+    websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
@@ -69,6 +84,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             index=EventIndex(store, adapters, settings.index_refresh_interval),
             operations=OperationRunner(store, adapters, settings),
             lifecycle=Lifecycle(store, adapters),
+            hub=ChangeHub(store.changes, settings.changes_poll_interval),
         )
         yield
     finally:
@@ -102,6 +118,19 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
     await task
 
 
+async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Follows the change feed for this replica's subscribers."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[SERVICES].hub.run(stop), name="change-hub")
+    yield
+    stop.set()
+    await task
+
+
+async def loop_webhook(request: web.Request) -> web.Response:
+    return await receive_loop_webhook(request, request.app[SERVICES])
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -127,8 +156,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(refresher_ctx)
     app.cleanup_ctx.append(reconciler_ctx)
+    app.cleanup_ctx.append(hub_ctx)
     view = GatewayView(schema=build_schema(), graphql_ide="graphiql" if settings.graphiql else None)
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_post("/webhooks/loop", loop_webhook)
     return app

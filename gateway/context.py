@@ -11,6 +11,7 @@ from strawberry.types import Info
 from gateway.errors import GatewayError
 from gateway.index import EventIndex
 from gateway.lifecycle import Lifecycle
+from gateway.live import ChangeHub
 from gateway.loaders import SourceLoader, build_loaders
 from gateway.model import Source, Vendor
 from gateway.operations import OperationRunner
@@ -30,6 +31,7 @@ class Services:
     index: EventIndex
     operations: OperationRunner
     lifecycle: Lifecycle
+    hub: ChangeHub
 
     def fresh_for(self) -> dict[Source, float]:
         return {source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters}

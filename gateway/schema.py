@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from gateway.errors import GatewayError
 from gateway.resolvers.mutation import Mutation
 from gateway.resolvers.query import Query
+from gateway.resolvers.subscription import Subscription
 from gateway.types.events import LivepushStream, LoopCall, LoopSession, StreamloopStream
 
 log = logging.getLogger("gateway.errors")
@@ -73,6 +74,7 @@ def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[LoopCall, LoopSession, StreamloopStream, LivepushStream],
         extensions=[ErrorCodes],
     )

@@ -22,7 +22,9 @@ class VendorSettings(BaseModel):
 
 
 class LoopSettings(VendorSettings):
-    pass
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 secret of the provider webhooks received at /webhooks/loop"
+    )
 
 
 class StreamloopSettings(VendorSettings):
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     refresher_enabled: bool = Field(True, description="run the background index refresher")
     reconciler_enabled: bool = Field(True, description="take over operations a crashed replica left running")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between looks for abandoned operations")
+    changes_poll_interval: float = Field(
+        0.25, gt=0, description="seconds between reads of the change feed that carries live updates"
+    )
     graphiql: bool = True
     loop: LoopSettings = LoopSettings()
     streamloop: StreamloopSettings = StreamloopSettings()

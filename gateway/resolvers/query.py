@@ -145,33 +145,38 @@ class Query:
         starting_within_seconds: int = 3600,
         ended_within_seconds: int = 86400,
     ) -> LiveEventStats:
-        for name, value in (
-            ("startingWithinSeconds", starting_within_seconds),
-            ("endedWithinSeconds", ended_within_seconds),
-        ):
-            if value < 0:
-                raise BadUserInput(f"{name} must not be negative", field=name)
-        event_filter = to_event_filter(filter)
-        services = info.context.services
-        for error in (await services.index.ensure_fresh(event_filter.sources)).values():
-            info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
-        now = utcnow()
-        stats = await services.store.events.stats(
-            event_filter, now=now, starting_within=starting_within_seconds, ended_within=ended_within_seconds
-        )
-        return LiveEventStats(
-            as_of=now,
-            total=stats.total,
-            live_now=stats.live_now,
-            by_status=[StatusCount(status=s, count=stats.by_status.get(s, 0)) for s in Status],
-            by_source=[SourceCount(source=s, count=stats.by_source.get(s, 0)) for s in Source],
-            starting_soon=stats.starting,
-            ended_with_recording=stats.ended_with_recording,
-            ended_without_recording=stats.ended_without_recording,
-            starting_within_seconds=starting_within_seconds,
-            ended_within_seconds=ended_within_seconds,
-            vendors=vendor_health(services),
-        )
+        return await live_event_stats(info, to_event_filter(filter), starting_within_seconds, ended_within_seconds)
+
+
+async def live_event_stats(
+    info: GraphQLInfo, event_filter: EventFilter, starting_within_seconds: int, ended_within_seconds: int
+) -> LiveEventStats:
+    for name, value in (
+        ("startingWithinSeconds", starting_within_seconds),
+        ("endedWithinSeconds", ended_within_seconds),
+    ):
+        if value < 0:
+            raise BadUserInput(f"{name} must not be negative", field=name)
+    services = info.context.services
+    for error in (await services.index.ensure_fresh(event_filter.sources)).values():
+        info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
+    now = utcnow()
+    stats = await services.store.events.stats(
+        event_filter, now=now, starting_within=starting_within_seconds, ended_within=ended_within_seconds
+    )
+    return LiveEventStats(
+        as_of=now,
+        total=stats.total,
+        live_now=stats.live_now,
+        by_status=[StatusCount(status=s, count=stats.by_status.get(s, 0)) for s in Status],
+        by_source=[SourceCount(source=s, count=stats.by_source.get(s, 0)) for s in Source],
+        starting_soon=stats.starting,
+        ended_with_recording=stats.ended_with_recording,
+        ended_without_recording=stats.ended_without_recording,
+        starting_within_seconds=starting_within_seconds,
+        ended_within_seconds=ended_within_seconds,
+        vendors=vendor_health(services),
+    )
 
 
 def vendor_health(services: Services) -> list[VendorHealth]:

@@ -7,28 +7,34 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from gateway.store.changes import ChangeFeed
 from gateway.store.events import EventStore
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.journal import OperationJournal
 from gateway.store.leases import Leases
 from gateway.store.mongo import Database
 from gateway.store.sources import SourceListings
+from gateway.store.webhooks import WebhookDeliveries
 
 
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.events = EventStore(db)
+        self.changes = ChangeFeed(db)
+        self.events = EventStore(db, feed=self.changes)
         self.leases = Leases(db)
         self.listings = SourceListings(db)
         self.journal = OperationJournal(db)
         self.idempotency = IdempotencyRecords(db)
+        self.webhooks = WebhookDeliveries(db)
 
     async def ensure_indexes(self) -> None:
         await self.events.ensure_indexes()
+        await self.changes.ensure_indexes()
         await self.leases.ensure_indexes()
         await self.journal.ensure_indexes()
         await self.idempotency.ensure_indexes()
+        await self.webhooks.ensure_indexes()
 
     async def ping(self) -> float:
         """The server's round-trip time in seconds; raises `PyMongoError` when it does not answer."""

@@ -23,6 +23,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from gateway.model import Event, Source, Status
+from gateway.store.changes import WATCHED, ChangeFeed, watched_state
 from gateway.store.cursors import KeysetPosition
 from gateway.store.mongo import (
     FORCE_DOCUMENT_REWRITE,
@@ -132,6 +133,18 @@ class EventFilter:
     scheduled_to: datetime | None = None  # exclusive
     title_contains: str | None = None  # case-insensitive substring; empty means no filter
 
+    def matches(self, event: Event) -> bool:
+        """Whether `event` is one `to_query()` selects, for events that are not read from the store."""
+        start = event.scheduled_start
+        return (
+            (self.sources is None or event.source in self.sources)
+            and (self.statuses is None or event.status in self.statuses)
+            and (self.is_live is None or event.is_live == self.is_live)
+            and (self.scheduled_from is None or (start is not None and start >= self.scheduled_from))
+            and (self.scheduled_to is None or (start is not None and start < self.scheduled_to))
+            and (not self.title_contains or _fold_title(self.title_contains) in _fold_title(event.title or ""))
+        )
+
     def to_query(self) -> Document:
         # Conditions joined with an explicit `$and`: each is its own document, so one can never
         # overwrite another's key, and the paging condition joins the same way.
@@ -226,8 +239,10 @@ def _read_event(doc: Document) -> tuple[Event, datetime]:
 
 
 class EventStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, feed: ChangeFeed | None = None) -> None:
         self._events: Collection = utc_collection(db, "events")
+        #: where writes tell which events changed status, schedule or recordings (None: nobody listens)
+        self._feed = feed
 
     async def ensure_indexes(self) -> None:
         for keys, options in _INDEXES:
@@ -250,14 +265,30 @@ class EventStore:
         if not events:
             return
         fetched_at = _as_utc(fetched_at)
+        documents = [_event_document(event, fetched_at) for event in events]
+        before: dict[str, tuple[Any, ...]] = {}
+        if self._feed is not None:
+            ids = [_id for _id, _ in documents]
+            projection = dict.fromkeys(WATCHED, True)
+            before = {
+                doc["_id"]: watched_state(doc) async for doc in self._events.find({"_id": {"$in": ids}}, projection)
+            }
+        kept_older: set[int] = set()
         try:
-            await self._events.bulk_write(
-                [_upsert(*_event_document(event, fetched_at)) for event in events], ordered=False
-            )
+            await self._events.bulk_write([_upsert(_id, fields) for _id, fields in documents], ordered=False)
         except BulkWriteError as exc:
-            if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
                 raise
             # Only the events already stored in a newer copy were left as they are.
+            kept_older = {int(error["index"]) for error in errors}
+        if self._feed is not None:
+            changed = [
+                event
+                for index, (event, (_id, fields)) in enumerate(zip(events, documents, strict=True))
+                if index not in kept_older and before.get(_id) != watched_state(fields)
+            ]
+            await self._feed.publish(changed)
 
     async def mark_missing(self, source: Source, seen_ids: Iterable[str], listed_at: datetime) -> int:
         """Cancel the events of `source` that a complete vendor listing, begun at `listed_at`, left out.
@@ -274,8 +305,15 @@ class EventStore:
                 {"vendor_status": {"$ne": "deleted"}},
             ]
         )
+        gone = (
+            [_read_event(doc)[0].deleted() async for doc in self._events.find(query, _READ_PROJECTION)]
+            if self._feed is not None
+            else []
+        )
         changes = {"status": Status.CANCELLED.value, "vendor_status": "deleted", "is_live": False}
         result = await self._events.update_many(query, {"$set": changes, **FORCE_DOCUMENT_REWRITE})
+        if self._feed is not None:
+            await self._feed.publish(gone)
         return result.modified_count
 
     async def stats(

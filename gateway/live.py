@@ -1,0 +1,82 @@
+"""Live updates: this replica's subscribers, fed from the change feed that every replica writes.
+
+Changes travel between replicas through MongoDB, so a change seen by any replica reaches the subscribers
+of all of them. The hub reads the feed by sequence number; a change stream would push them instead, but
+needs a replica set, which the embedded server is not, so the hub polls (cheaply: one indexed range read
+per interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from gateway.model import utcnow
+from gateway.store.changes import Change, ChangeFeed
+
+log = logging.getLogger(__name__)
+
+#: how long a gap in the numbers is waited for: a writer took the number but has not inserted it yet
+GAP_WAIT = timedelta(seconds=2)
+QUEUE_SIZE = 1000
+
+
+class ChangeHub:
+    def __init__(self, feed: ChangeFeed, poll_interval: float) -> None:
+        self.feed = feed
+        self.poll_interval = poll_interval
+        #: each subscriber's queue, and the last change made before it subscribed
+        self._subscribers: dict[asyncio.Queue[Change | None], int] = {}
+        self._last_seq = 0
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Change | None]]:
+        queue: asyncio.Queue[Change | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        # A change made before the subscription began is not for it, even if the hub has not read it yet.
+        self._subscribers[queue] = await self.feed.last_seq()
+        try:
+            yield queue
+        finally:
+            self._subscribers.pop(queue, None)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._last_seq = await self.feed.last_seq()
+        gap_seen_at = None
+        while not stop.is_set():
+            try:
+                for change in await self.feed.after(self._last_seq):
+                    if change.seq != self._last_seq + 1:
+                        now = utcnow()
+                        gap_seen_at = gap_seen_at or now
+                        if now - gap_seen_at < GAP_WAIT:
+                            break  # read again from the gap next time
+                        log.warning("change feed: numbers %d to %d never came", self._last_seq + 1, change.seq - 1)
+                    gap_seen_at = None
+                    self._last_seq = change.seq
+                    self._deliver(change)
+            except Exception:
+                log.exception("reading the change feed failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+
+    def _deliver(self, change: Change) -> None:
+        for queue, since in list(self._subscribers.items()):
+            if change.seq <= since:
+                continue
+            try:
+                queue.put_nowait(change)
+            except asyncio.QueueFull:
+                # A subscriber this far behind has stopped reading; it may not hold the rest up. Its queue
+                # is emptied and ends with None, which ends its subscription.
+                log.warning("a subscriber fell %d changes behind; ending it", QUEUE_SIZE)
+                self._subscribers.pop(queue, None)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)

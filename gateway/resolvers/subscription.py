@@ -1,0 +1,68 @@
+"""Subscription fields: live updates of events and of dashboard counts, over graphql-transport-ws."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from gateway.context import GraphQLInfo
+from gateway.errors import GatewayError
+from gateway.model import utcnow
+from gateway.resolvers.query import live_event_stats, to_event_filter
+from gateway.store.changes import Change
+from gateway.types.enums import ServedFrom
+from gateway.types.events import LiveEvent, Loaded, to_graphql
+from gateway.types.listing import LiveEventFilter, LiveEventStats
+
+#: changes that land this close together are answered with one new set of counts
+STATS_SETTLE_SECONDS = 0.2
+
+
+class SubscriberTooSlow(GatewayError):
+    code = "RATE_LIMITED"
+    retryable = True
+
+
+async def next_change(queue: asyncio.Queue[Change | None]) -> Change:
+    change = await queue.get()
+    if change is None:
+        raise SubscriberTooSlow("this subscription fell too far behind and was ended; subscribe again")
+    return change
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Each event the filter selects, every time its status, schedule or recordings change."
+    )
+    async def live_event_updated(
+        self, info: GraphQLInfo, filter: LiveEventFilter | None = None
+    ) -> AsyncGenerator[LiveEvent, None]:
+        wanted = to_event_filter(filter)
+        async with info.context.services.hub.subscribe() as queue:
+            while True:
+                change = await next_change(queue)
+                if wanted.matches(change.event):
+                    yield to_graphql(Loaded(change.event, change.at, ServedFrom.CACHE), utcnow())
+
+    @strawberry.subscription(description="The dashboard counts now, and again whenever a selected event changes.")
+    async def live_event_stats_updated(
+        self,
+        info: GraphQLInfo,
+        filter: LiveEventFilter | None = None,
+        starting_within_seconds: int = 3600,
+        ended_within_seconds: int = 86400,
+    ) -> AsyncGenerator[LiveEventStats, None]:
+        wanted = to_event_filter(filter)
+        async with info.context.services.hub.subscribe() as queue:
+            yield await live_event_stats(info, wanted, starting_within_seconds, ended_within_seconds)
+            while True:
+                change = await next_change(queue)
+                if not wanted.matches(change.event):
+                    continue
+                await asyncio.sleep(STATS_SETTLE_SECONDS)
+                while not queue.empty():  # the counts below include these too
+                    await next_change(queue)
+                yield await live_event_stats(info, wanted, starting_within_seconds, ended_within_seconds)
