@@ -16,6 +16,10 @@ from aiohttp import web
 
 from gateway.settings import LivepushSettings, LoopSettings, Settings, StreamloopSettings
 
+SUBSCRIPTION = """subscription {
+  liveEventUpdated(filter: {sources: [STREAMLOOP_STREAM]}) { id title status vendorStatus isLive }
+}"""
+
 FIRST_QUERY = """{
   liveEvents(first: 10, filter: {statuses: [LIVE, SCHEDULED]}) {
     totalCount
@@ -111,6 +115,21 @@ async def mongodb_for_demo(settings: Settings) -> AsyncIterator[str]:
         await asyncio.to_thread(server.stop)
 
 
+async def first_draft_stream(sim_url: str, token: str) -> str | None:
+    """A seeded Streamloop stream that can be started, for the demo's live-update walk-through."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{sim_url}/streamloop/v1/streams", params={"limit": 100}, headers={"Authorization": f"Bearer {token}"}
+        ) as resp,
+    ):
+        streams = (await resp.json())["data"]
+    startable = [
+        s["id"] for s in streams if s.get("state") in ("draft", "stopped", "scheduled") and s.get("destinationID")
+    ]
+    return startable[0] if startable else None
+
+
 async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -> None:
     from gateway.app import create_app
     from gateway.simulators import SimulatorConfig
@@ -136,6 +155,8 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
         settings = base.model_copy(
             update={
                 "mongodb_uri": mongodb_uri,
+                # The demo follows the simulators closely, so that changes show up in seconds.
+                "index_refresh_interval": min(base.index_refresh_interval, 4.0),
                 "loop": LoopSettings(base_url=f"{sim_url}/loop", token=token),
                 "streamloop": StreamloopSettings(base_url=f"{sim_url}/streamloop/v1", token=token),
                 "livepush": LivepushSettings(base_url=f"{sim_url}/livepush", token=token),
@@ -145,6 +166,15 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
             print(f"\nlive-gateway demo is up\n  GraphiQL:   http://{host}:{port}/graphql")
             print(f"  simulators: {sim_url} (control: {sim_url}/_sim/stats)")
             print(f"  MongoDB:    {mongodb_uri}\n\nA first query to paste into GraphiQL:\n\n{FIRST_QUERY}\n")
+            stream = await first_draft_stream(sim_url, token)
+            if stream:
+                print("Live updates: run this subscription in a second GraphiQL tab,\n")
+                print(SUBSCRIPTION)
+                print("\nthen start a stream in the simulators; it appears there within seconds:\n")
+                print(
+                    f"  curl -X POST -H 'Authorization: Bearer {token}' "
+                    f"{sim_url}/streamloop/v1/streams/{stream}/start\n"
+                )
             print("Ctrl-C stops everything.", flush=True)
             await stop.wait()
 

@@ -1,9 +1,9 @@
 """Live updates: this replica's subscribers, fed from the change feed that every replica writes.
 
 Changes travel between replicas through MongoDB, so a change seen by any replica reaches the subscribers
-of all of them. The hub reads the feed by sequence number; a change stream would push them instead, but
-needs a replica set, which the embedded server is not, so the hub polls (cheaply: one indexed range read
-per interval).
+of all of them. The hub always reads the feed in sequence order. Where MongoDB offers change streams (a
+replica set), an insert into the feed wakes it at once; elsewhere (a standalone server, the embedded one)
+it reads every poll interval, one indexed range read each time.
 """
 
 from __future__ import annotations
@@ -48,6 +48,28 @@ class ChangeHub:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._last_seq = await self.feed.last_seq()
+        wake = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(wake), name="change-feed-watch")
+        try:
+            await self._follow(stop, wake)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch(self, wake: asyncio.Event) -> None:
+        try:
+            if not await self.feed.can_watch():
+                return
+            log.info("change feed: following a change stream")
+            async for _ in self.feed.watch_inserts():
+                wake.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("change stream ended; the change feed is polled")
+
+    async def _follow(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         gap_seen_at = None
         while not stop.is_set():
             try:
@@ -63,8 +85,11 @@ class ChangeHub:
                     self._deliver(change)
             except Exception:
                 log.exception("reading the change feed failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+            waiting = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            await asyncio.wait(waiting, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            for task in waiting:
+                task.cancel()
+            wake.clear()
 
     def _deliver(self, change: Change) -> None:
         for queue, since in list(self._subscribers.items()):

@@ -8,6 +8,7 @@ writer that took a number may not have inserted it yet.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,6 +67,17 @@ class ChangeFeed:
             event_doc.pop("raw", None)
             docs.append({"_id": first + offset, "at": now, "expires_at": now + RETENTION, "event": event_doc})
         await self._changes.insert_many(docs, ordered=False)
+
+    async def can_watch(self) -> bool:
+        """Whether the server offers change streams (a replica set or a sharded cluster)."""
+        hello = await self._changes.database.client.admin.command("hello")
+        return "setName" in hello or hello.get("msg") == "isdbgrid"
+
+    async def watch_inserts(self) -> AsyncIterator[None]:
+        """Yields each time a change is inserted, by any replica (needs `can_watch()`)."""
+        async with await self._changes.watch([{"$match": {"operationType": "insert"}}]) as stream:
+            async for _ in stream:
+                yield None
 
     async def last_seq(self) -> int:
         counter = await self._counters.find_one({"_id": "changes"})
