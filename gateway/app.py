@@ -14,6 +14,7 @@ from aiohttp import ClientConnectionResetError, web
 from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
 from strawberry.http.exceptions import WebSocketDisconnected
 
+from gateway.background import background_task
 from gateway.context import Context, Services
 from gateway.index import EventIndex
 from gateway.lifecycle import Lifecycle
@@ -92,41 +93,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await mongo.close()
 
 
-async def refresher_ctx(app: web.Application) -> AsyncIterator[None]:
-    if not app[SETTINGS].refresher_enabled:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(app[SERVICES].index.run_refresher(stop), name="index-refresher")
-    yield
-    stop.set()
-    await task
-
-
-async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Takes over operations that a crashed replica left running, from start on."""
-    settings = app[SETTINGS]
-    if not settings.reconciler_enabled:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        app[SERVICES].operations.run_reconciler(stop, settings.reconcile_interval), name="reconciler"
-    )
-    yield
-    stop.set()
-    await task
-
-
-async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Follows the change feed for this replica's subscribers."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(app[SERVICES].hub.run(stop), name="change-hub")
-    yield
-    stop.set()
-    await task
-
-
 async def loop_webhook(request: web.Request) -> web.Response:
     return await receive_loop_webhook(request, request.app[SERVICES])
 
@@ -154,9 +120,23 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_id_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(services_ctx)
-    app.cleanup_ctx.append(refresher_ctx)
-    app.cleanup_ctx.append(reconciler_ctx)
-    app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(
+        background_task(
+            "index-refresher",
+            lambda app, stop: app[SERVICES].index.run_refresher(stop),
+            enabled=lambda app: app[SETTINGS].refresher_enabled,
+        )
+    )
+    # Takes over operations that a crashed replica left running, from start on.
+    app.cleanup_ctx.append(
+        background_task(
+            "reconciler",
+            lambda app, stop: app[SERVICES].operations.run_reconciler(stop, app[SETTINGS].reconcile_interval),
+            enabled=lambda app: app[SETTINGS].reconciler_enabled,
+        )
+    )
+    # Follows the change feed for this replica's subscribers.
+    app.cleanup_ctx.append(background_task("change-hub", lambda app, stop: app[SERVICES].hub.run(stop)))
     view = GatewayView(schema=build_schema(), graphql_ide="graphiql" if settings.graphiql else None)
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)

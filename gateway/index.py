@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from gateway.background import repeat
 from gateway.errors import VendorError
 from gateway.model import Event, Source, utcnow
 from gateway.store import Store
@@ -130,15 +131,9 @@ class EventIndex:
         return len(fresh)
 
     async def run_refresher(self, stop: asyncio.Event) -> None:
-        """A refresh round each interval, for as long as the application runs."""
-        while not stop.is_set():
-            try:
-                await self.refresh_round()
-            except Exception:
-                log.exception("index refresher round failed")
-            with contextlib.suppress(TimeoutError):
-                # Half the interval: a round's listings are never older than the interval, so requests
-                # find the index fresh and do not list the vendors themselves.
-                await asyncio.wait_for(stop.wait(), timeout=self.refresh_interval.total_seconds() / 2)
+        """A refresh round each half interval, for as long as the application runs: a round's listings
+        are then never older than the interval, so requests find the index fresh and do not list the
+        vendors themselves."""
+        await repeat(stop, self.refresh_interval.total_seconds() / 2, self.refresh_round, "index refresher round")
         with contextlib.suppress(Exception):
             await self.store.leases.release(REFRESHER_LEASE, self.holder)

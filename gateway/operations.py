@@ -10,7 +10,6 @@ reconciler takes it over.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
@@ -22,6 +21,7 @@ from typing import Any
 import orjson
 from ulid import ULID
 
+from gateway.background import repeat
 from gateway.errors import (
     BadUserInput,
     NotFound,
@@ -218,13 +218,7 @@ class OperationRunner:
         return await self._run(operation, plan)
 
     async def run_reconciler(self, stop: asyncio.Event, interval: float) -> None:
-        while not stop.is_set():
-            try:
-                await self.reconcile()
-            except Exception:
-                log.exception("reconciliation round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        await repeat(stop, interval, self.reconcile, "reconciliation round")
 
     async def wait_until_done(self, operation_id: str, lease: timedelta, caller: str, key: str) -> Operation:
         """The operation once its runner is done with it; one whose runner died is taken over here."""

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pymongo import AsyncMongoClient
 
+from gateway.model import Vendor
 from gateway.settings import LivepushSettings, LoopSettings, Settings, StreamloopSettings
 from gateway.simulators import SimulatorConfig, create_app
 from gateway.store.embedded import EmbeddedMongo
+from gateway.vendors.base import VendorClient
+from gateway.vendors.registry import build_clients
 from tests.gateway_harness import Gateway, gateway_settings, running_gateway
 
 SIM_TOKEN = "sim-token"
@@ -89,6 +93,17 @@ def settings_for(sim: Sim):  # type: ignore[no-untyped-def]
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
     return build
+
+
+@pytest.fixture
+def clients(http_session: aiohttp.ClientSession, settings_for: Callable[..., Settings]) -> dict[Vendor, VendorClient]:
+    """The production vendor clients, every vendor pointed at the simulators."""
+    return build_clients(http_session, settings_for())
+
+
+def later(hours: float = 1) -> datetime:
+    """A whole-second instant `hours` from now."""
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import Sim
 
 from gateway.errors import (
     BadUserInput,
@@ -22,6 +21,7 @@ from gateway.model import Source, Status
 from gateway.vendors import livepush, loop, streamloop
 from gateway.vendors.base import OPERATION_METADATA_KEY, CreateSpec, EventChanges, SourceAdapter
 from gateway.vendors.registry import build_adapters, build_clients
+from tests.conftest import Sim
 
 START = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)

@@ -7,7 +7,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import SIM_TOKEN, Sim
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.errors import (
@@ -26,14 +25,10 @@ from gateway.model import Event, Source, Status, Vendor
 from gateway.settings import LivepushSettings
 from gateway.vendors import livepush
 from gateway.vendors.base import VendorClient
-from gateway.vendors.registry import build_adapters, build_clients
+from gateway.vendors.registry import build_adapters
+from tests.conftest import SIM_TOKEN, Sim
 
 MISSING_ID = "st_doesnotexist0"
-
-
-@pytest.fixture
-def clients(http_session: aiohttp.ClientSession, settings_for: Any) -> dict[Vendor, VendorClient]:
-    return build_clients(http_session, settings_for())
 
 
 @pytest.fixture

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import SIM_TOKEN, Sim
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.errors import (
@@ -28,18 +27,10 @@ from gateway.model import Source, Status, Vendor
 from gateway.settings import LoopSettings
 from gateway.vendors import loop
 from gateway.vendors.base import VendorClient
-from gateway.vendors.registry import build_adapters, build_clients
+from gateway.vendors.registry import build_adapters
+from tests.conftest import SIM_TOKEN, Sim, later
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
-
-
-def later(hours: float = 1) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0)
-
-
-@pytest.fixture
-def clients(http_session: aiohttp.ClientSession, settings_for: Any) -> dict[Vendor, VendorClient]:
-    return build_clients(http_session, settings_for())
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import SIM_TOKEN, Sim
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.errors import (
@@ -31,19 +30,11 @@ from gateway.model import Source, Status, Vendor
 from gateway.settings import StreamloopSettings
 from gateway.vendors import streamloop
 from gateway.vendors.base import VendorClient
-from gateway.vendors.registry import build_adapters, build_clients
+from gateway.vendors.registry import build_adapters
 from gateway.vendors.streamloop import StreamloopStreamInput
+from tests.conftest import SIM_TOKEN, Sim, later
 
 MISSING_ID = "stream_01J0000000000000000000000Z"
-
-
-def later(hours: float = 1) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0)
-
-
-@pytest.fixture
-def clients(http_session: aiohttp.ClientSession, settings_for: Any) -> dict[Vendor, VendorClient]:
-    return build_clients(http_session, settings_for())
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ import contextlib
 import os
 import socket
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-import pytest
-from pymongo import AsyncMongoClient
 
 from gateway.model import Source, utcnow
 from gateway.operations import CreateRequest
@@ -97,17 +94,8 @@ async def vendor_objects_titled(sim: Sim, title: str) -> dict[str, int]:
     }
 
 
-@pytest.fixture
-async def database(mongo_uri: str) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
-
-
-async def test_sigkill_mid_fan_out_then_restart(sim: Sim, mongo_uri: str, database: Any) -> None:
-    env = gateway_env(sim, mongo_uri, database.name)
+async def test_sigkill_mid_fan_out_then_restart(sim: Sim, mongo_uri: str, mongo_db: Any) -> None:
+    env = gateway_env(sim, mongo_uri, mongo_db.name)
     input = create_input(title="Crash show")
     # Streamloop and Livepush are slow, so the gateway dies with their calls in flight.
     await sim.control("POST", "faults", {"streamloop": {"latency_ms": 1500}, "livepush": {"latency_ms": 1500}})
@@ -115,7 +103,7 @@ async def test_sigkill_mid_fan_out_then_restart(sim: Sim, mongo_uri: str, databa
     async with gateway_process(env) as (process, url):
         request = asyncio.create_task(post(url, CREATE, {"input": input, "key": "crash-1"}))
         for _ in range(200):
-            operation = await database.operations.find_one({})
+            operation = await mongo_db.operations.find_one({})
             if operation and all(
                 operation["targets"][s]["state"] == "SUCCEEDED" for s in ("LOOP_CALL", "LOOP_SESSION")
             ):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Sim
 from test_sim_support import LIVEPUSH, LOOP, STREAMLOOP, assert_contract, conforms, send
+
+from tests.conftest import Sim
 
 LOOP_CALL = {"host_user_id": "user_1", "title": "Check-in"}
 LOOP_SESSION = {

@@ -6,8 +6,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import Sim
 from test_sim_support import LIVEPUSH, LOOP, STREAMLOOP, send
+
+from tests.conftest import Sim
 
 ANCHOR = "2030-06-01T12:00:00Z"
 MISSING_UUID = "00000000-0000-4000-8000-000000000000"

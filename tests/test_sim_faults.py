@@ -10,11 +10,11 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from conftest import Sim
 from test_sim_support import LIVEPUSH, LOOP, STREAMLOOP, send
 
 from gateway.simulators import SIM_STATE, middleware
 from gateway.simulators.faults import FaultBook
+from tests.conftest import Sim
 
 # One cheap read per vendor, and the field its error body always carries.
 READS = {

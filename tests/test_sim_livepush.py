@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import Sim
 from test_sim_support import LIVEPUSH, send
+
+from tests.conftest import Sim
 
 STREAMS = f"{LIVEPUSH}/streams"
 LIST_ITEM_FIELDS = ["id", "metadata", "createdAt", "isDisabled", "config", "destinations", "zone"]

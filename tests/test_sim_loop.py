@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Sim
 from test_sim_support import LOOP, send
+
+from tests.conftest import Sim
 
 CALLS = f"{LOOP}/v1/live/calls"
 SESSIONS = f"{LOOP}/v1/sessions"

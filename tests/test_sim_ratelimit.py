@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SIM_TOKEN, Sim
 from test_sim_support import LIVEPUSH, LOOP, STREAMLOOP, send
 
 from gateway.simulators import SimulatorConfig
+from tests.conftest import SIM_TOKEN, Sim
 
 LIMIT = 3
 STREAMS = f"{STREAMLOOP}/streams"

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Sim
 from test_sim_support import STREAMLOOP, send
 
 from gateway.simulators.streamloop.idempotency import (
@@ -18,6 +17,7 @@ from gateway.simulators.streamloop.idempotency import (
     StoredAnswer,
     Wait,
 )
+from tests.conftest import Sim
 
 STREAMS = f"{STREAMLOOP}/streams"
 STATES = (

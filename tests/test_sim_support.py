@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from conftest import SIM_TOKEN, Sim
 from jsonschema import Draft202012Validator, FormatChecker
 from multidict import CIMultiDictProxy
 from referencing import Registry, Resource
+
+from tests.conftest import SIM_TOKEN, Sim
 
 CONTRACTS = Path(__file__).parent / "contracts"
 LOOP = "/loop"

@@ -13,9 +13,10 @@ from gateway.context import GraphQLInfo
 from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id
 from gateway.lifecycle import Verb
-from gateway.model import Event, Source
+from gateway.model import Source
 from gateway.operations import CreateRequest
 from gateway.resolvers.operations import failure_of, fresh, load_native, operation_type
+from gateway.types.events import LiveEvent
 from gateway.types.mutations import (
     CreateLiveEventInput,
     CreateLiveEventPayload,
@@ -66,9 +67,12 @@ def to_create_request(given: CreateLiveEventInput) -> CreateRequest:
     )
 
 
-async def run_verb(info: GraphQLInfo, id: str, verb: Verb) -> Event | None:
+async def run_verb(info: GraphQLInfo, id: str, verb: Verb) -> LiveEvent | None:
+    """Apply a lifecycle verb, and the event as its vendor answered (None when the vendor has no such
+    event and the index never had it)."""
     source, native_id = decode_global_id(id)
-    return await info.context.services.lifecycle.apply(source, native_id, verb)
+    event = await info.context.services.lifecycle.apply(source, native_id, verb)
+    return fresh(info, event) if event else None
 
 
 def changes_of(given: UpdateLiveEventInput) -> EventChanges:
@@ -120,50 +124,48 @@ class Mutation:
 
     @strawberry.mutation(description="Start streaming (Streamloop).")
     async def start_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
-        event = await run_verb(info, id, lambda adapter, native_id: adapter.start(native_id))
-        return LiveEventPayload(event=fresh(info, event) if event else None)
+        return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.start(native_id)))
 
     @strawberry.mutation(description="Stop streaming (Streamloop), or end the call (Loop Live).")
     async def stop_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
-        event = await run_verb(info, id, lambda adapter, native_id: adapter.stop(native_id))
-        return LiveEventPayload(event=fresh(info, event) if event else None)
+        return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.stop(native_id)))
 
     @strawberry.mutation(description="Cancel a scheduled event (Loop Live sessions).")
     async def cancel_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
-        event = await run_verb(info, id, lambda adapter, native_id: adapter.cancel(native_id))
-        return LiveEventPayload(event=fresh(info, event) if event else None)
+        return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.cancel(native_id)))
 
     @strawberry.mutation(description="Delete the event at its vendor (Streamloop, Livepush).")
     async def delete_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> DeleteLiveEventPayload:
         event = await run_verb(info, id, lambda adapter, native_id: adapter.delete(native_id))
-        return DeleteLiveEventPayload(deleted_id=id, event=fresh(info, event) if event else None)
+        return DeleteLiveEventPayload(deleted_id=id, event=event)
 
     @strawberry.mutation(description="Change an event's title or schedule (Loop Live sessions, Streamloop).")
     async def update_live_event(
         self, info: GraphQLInfo, id: strawberry.ID, input: UpdateLiveEventInput
     ) -> LiveEventPayload:
         changes = changes_of(input)
-        event = await run_verb(info, id, lambda adapter, native_id: adapter.update(native_id, changes))
-        return LiveEventPayload(event=fresh(info, event) if event else None)
+        return LiveEventPayload(
+            event=await run_verb(info, id, lambda adapter, native_id: adapter.update(native_id, changes))
+        )
 
     @strawberry.mutation(description="Read the event from its vendor now, whatever the cache holds.")
     async def refresh_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
-        event = await run_verb(info, id, lambda adapter, native_id: adapter.fetch(native_id))
-        return LiveEventPayload(event=fresh(info, event) if event else None)
+        return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.fetch(native_id)))
 
     @strawberry.mutation(description="Register a person for an event (Loop Live sessions).")
     async def register_for_live_event(
         self, info: GraphQLInfo, id: strawberry.ID, input: RegisterForLiveEventInput | None = None
     ) -> LiveEventPayload:
         given = input or RegisterForLiveEventInput()
-        event = await run_verb(
-            info,
-            id,
-            lambda adapter, native_id: adapter.register(
-                native_id, role=given.role.value, guest_email=given.guest_email
-            ),
+        return LiveEventPayload(
+            event=await run_verb(
+                info,
+                id,
+                lambda adapter, native_id: adapter.register(
+                    native_id, role=given.role.value, guest_email=given.guest_email
+                ),
+            )
         )
-        return LiveEventPayload(event=fresh(info, event) if event else None)
 
     @strawberry.mutation(description="Run a create operation's failed targets again.")
     async def retry_live_event_operation(self, info: GraphQLInfo, operation_id: strawberry.ID) -> LiveEventOperation:

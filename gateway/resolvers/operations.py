@@ -17,7 +17,10 @@ from gateway.types.mutations import LiveEventOperation, OperationTarget, TargetF
 
 
 async def load_native(info: GraphQLInfo, source: Source, native_id: str) -> LiveEvent | None:
-    loaded: Loaded | None = await info.context.loaders[source].load(native_id)
+    """An event through this request's loader of its source; None when it does not exist (or its source
+    is not served here)."""
+    loader = info.context.loaders.get(source)
+    loaded: Loaded | None = None if loader is None else await loader.load(native_id)
     return None if loaded is None else to_graphql(loaded, utcnow())
 
 

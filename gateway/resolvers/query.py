@@ -12,7 +12,7 @@ from gateway.context import DeferredError, GraphQLInfo, Services
 from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id
 from gateway.model import SOURCE_VENDOR, Source, Status, utcnow
-from gateway.resolvers.operations import operation_type
+from gateway.resolvers.operations import load_native, operation_type
 from gateway.store.events import EventFilter
 from gateway.types.enums import ServedFrom
 from gateway.types.events import LiveEvent, Loaded, Node, to_graphql
@@ -33,12 +33,7 @@ DEFAULT_PAGE = 20
 
 
 async def load_event(info: GraphQLInfo, global_id: str) -> LiveEvent | None:
-    source, native_id = decode_global_id(global_id)
-    loader = info.context.loaders.get(source)
-    if loader is None:
-        return None
-    loaded: Loaded | None = await loader.load(native_id)
-    return None if loaded is None else to_graphql(loaded, utcnow())
+    return await load_native(info, *decode_global_id(global_id))
 
 
 def to_event_filter(given: LiveEventFilter | None) -> EventFilter:

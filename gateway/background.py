@@ -1,0 +1,47 @@
+"""Background work of the application: tasks that live as long as the app, and rounds repeated until it
+stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+async def repeat(stop: asyncio.Event, interval: float, round: Callable[[], Awaitable[Any]], what: str) -> None:
+    """Run `round` now and then every `interval` seconds until `stop` is set; a failed round is logged,
+    and the next one runs as usual."""
+    while not stop.is_set():
+        try:
+            await round()
+        except Exception:
+            log.exception("%s failed", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def background_task(
+    name: str,
+    run: Callable[[web.Application, asyncio.Event], Coroutine[Any, Any, None]],
+    enabled: Callable[[web.Application], bool] = lambda app: True,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that runs `run(app, stop)` while the application runs, and waits for it to
+    finish once `stop` is set on shutdown."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        if not enabled(app):
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(run(app, stop), name=name)
+        yield
+        stop.set()
+        await task
+
+    return context
