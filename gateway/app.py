@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
-import orjson
-from aiohttp import ClientConnectionResetError, web
-from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
-from strawberry.http.exceptions import WebSocketDisconnected
+from aiohttp import web
 
+from gateway.access import access_middleware
+from gateway.auth import Authenticator
 from gateway.background import background_task
-from gateway.context import Context, Services
+from gateway.context import Services
+from gateway.graphql_http import GatewayView
 from gateway.index import EventIndex
+from gateway.keys import AUTHENTICATOR, REQUEST_ID, SERVICES, SETTINGS
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
 from gateway.operations import OperationRunner
@@ -28,34 +28,8 @@ from gateway.webhooks import receive_loop_webhook
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-SERVICES = web.AppKey("services", Services)
-REQUEST_ID = web.RequestKey("request_id", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class TextWebSocketAdapter(AiohttpWebSocketAdapter):
-    """graphql-transport-ws speaks in text frames; the view's JSON is bytes (orjson), so decode it here."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_str(orjson.dumps(message).decode())
-        except (RuntimeError, ClientConnectionResetError) as exc:
-            raise WebSocketDisconnected from exc
-
-
-class GatewayView(GraphQLView[Context, None]):
-    websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
-
-    def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
-
-    async def get_context(self, request: web.Request, response: Any) -> Context:
-        return Context.build(request, response, request.app[SERVICES], request[REQUEST_ID])
 
 
 @web.middleware
@@ -117,8 +91,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_id_middleware])
+    authenticator = Authenticator(settings.auth)
+    authenticator.check_configured()
+    app = web.Application(
+        middlewares=[request_id_middleware, access_middleware(settings, authenticator)],
+        client_max_size=settings.limits.max_body_bytes,
+    )
     app[SETTINGS] = settings
+    app[AUTHENTICATOR] = authenticator
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(
         background_task(

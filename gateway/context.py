@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from strawberry.types import Info
 
+from gateway.auth import Principal
 from gateway.errors import GatewayError
 from gateway.index import EventIndex
 from gateway.lifecycle import Lifecycle
@@ -51,18 +52,28 @@ class Context:
     response: web.StreamResponse | None
     services: Services
     request_id: str
-    #: who is asking; idempotency keys and the journal are kept per caller
-    caller: str = "anonymous"
+    #: who is asking; None only on a websocket whose credentials come with `connection_init`
+    principal: Principal | None = None
+    #: the `connection_init` payload of a websocket
+    connection_params: dict[str, Any] | None = None
     loaders: dict[Source, SourceLoader] = field(default_factory=dict)
     deferred_errors: list[DeferredError] = field(default_factory=list)
 
+    @property
+    def caller(self) -> str:
+        """Whom idempotency keys and the journal are kept for."""
+        return self.principal.name if self.principal else "anonymous"
+
     @classmethod
-    def build(cls, request: web.Request, response: Any, services: Services, request_id: str) -> Context:
+    def build(
+        cls, request: web.Request, response: Any, services: Services, request_id: str, principal: Principal | None
+    ) -> Context:
         return cls(
             request=request,
             response=response,
             services=services,
             request_id=request_id,
+            principal=principal,
             loaders=build_loaders(services.adapters, services.store, services.fresh_for()),
         )
 

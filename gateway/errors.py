@@ -91,6 +91,20 @@ class VendorProtocolError(VendorUnavailable):
     """The vendor answered something that is not its documented contract (bad JSON, missing fields)."""
 
 
+class CircuitOpen(VendorUnavailable):
+    """The vendor failed too often lately; the gateway does not call it until the breaker lets a probe by."""
+
+    def __init__(self, vendor: Vendor, message: str, *, retry_in: float) -> None:
+        super().__init__(vendor, message)
+        self.retry_in = retry_in
+
+    def extensions(self) -> dict[str, Any]:
+        ext = super().extensions()
+        ext["circuit"] = "open"
+        ext["retryAfter"] = round(self.retry_in, 3)
+        return ext
+
+
 class VendorNotConfigured(VendorError):
     """The gateway has no usable configuration or credentials for this vendor, or the vendor's own
     upstream (Loop's streaming provider) is not configured."""
@@ -159,3 +173,37 @@ class OperationIncomplete(GatewayError):
 
 class NotFound(GatewayError):
     code = "NOT_FOUND"
+
+
+class Unauthenticated(GatewayError):
+    """Missing or bad credentials (HTTP 401)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(GatewayError):
+    """Good credentials, but a role that may not do this."""
+
+    code = "FORBIDDEN"
+
+
+class RateLimited(GatewayError):
+    """The caller sent more requests than the per-caller limit allows (HTTP 429)."""
+
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def extensions(self) -> dict[str, Any]:
+        ext = super().extensions()
+        ext["retryAfter"] = self.retry_after
+        return ext
+
+
+class QueryRejected(GatewayError):
+    """A query over one of the limits (depth, aliases, tokens, cost), refused before it runs."""
+
+    code = "QUERY_TOO_COMPLEX"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +17,13 @@ class VendorSettings(BaseModel):
     connect_timeout: float = Field(2.0, gt=0, description="seconds to open a connection")
     read_timeout: float = Field(5.0, gt=0, description="seconds to wait for a whole answer")
     max_concurrency: int = Field(16, ge=1, description="vendor requests in flight at once, per replica")
+    retries: int = Field(2, ge=0, le=10, description="extra attempts for an idempotent call that failed on the way")
+    retry_backoff: float = Field(0.1, ge=0, description="seconds before the first retry; doubles, with full jitter")
+    retry_after_max: float = Field(
+        2.0, ge=0, description="the longest Retry-After (429) honoured by waiting; a longer one fails at once"
+    )
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the circuit breaker")
+    breaker_reset: float = Field(10.0, gt=0, description="seconds an open breaker waits before letting a probe by")
     fresh_for: float = Field(30.0, ge=0, description="seconds a cached event is served without asking")
 
     @property
@@ -38,6 +48,60 @@ class StreamloopSettings(VendorSettings):
 
 class LivepushSettings(VendorSettings):
     pass
+
+
+class Role(StrEnum):
+    """What a caller may do; each role may do what the roles before it may."""
+
+    VIEWER = "viewer"  # queries and subscriptions
+    OPERATOR = "operator"  # mutations
+    ADMIN = "admin"  # the operations journal and retries
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+class ApiKey(BaseModel):
+    """A static API key, kept as the SHA-256 of the key (`live-gateway api-key` makes one)."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    role: Role
+
+
+class AuthSettings(BaseModel):
+    enabled: bool = Field(True, description="require credentials on /graphql")
+    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of bearer JWTs")
+    jwt_public_key: str | None = Field(None, description="PEM public key of RS256 bearer JWTs")
+    jwks_file: Path | None = Field(None, description="JWKS file with the public keys of RS256 bearer JWTs")
+    audience: str | None = Field(None, description="required `aud` of bearer JWTs")
+    issuer: str | None = Field(None, description="required `iss` of bearer JWTs")
+    role_claim: str = Field("role", description="JWT claim with the caller's role (a string or a list)")
+    leeway: float = Field(30.0, ge=0, description="seconds of clock skew allowed on exp and nbf")
+    api_keys: list[ApiKey] = Field(default_factory=list, description="static API keys (X-API-Key)")
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks_file or self.api_keys)
+
+
+class LimitSettings(BaseModel):
+    max_depth: int = Field(12, ge=1, description="deepest selection a query may have")
+    max_aliases: int = Field(30, ge=1, description="aliases a query may use")
+    max_tokens: int = Field(2000, ge=1, description="tokens a query document may have")
+    max_cost: int = Field(5000, ge=1, description="cost a query may have; a list field costs its first/last")
+    default_list_size: int = Field(50, ge=1, description="what a list field without first/last counts as")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body accepted")
+    rate_limit: str = Field(
+        "1200/minute", description="requests per caller per replica, in `limits` notation; empty for none"
+    )
+
+
+class CorsSettings(BaseModel):
+    allow_origins: list[str] = Field(default_factory=list, description='origins allowed to call /graphql ("*": any)')
+    allow_credentials: bool = False
+    max_age: int = Field(600, ge=0, description="seconds a browser may cache a preflight answer")
 
 
 class Settings(BaseSettings):
@@ -67,6 +131,13 @@ class Settings(BaseSettings):
         0.25, gt=0, description="seconds between reads of the change feed that carries live updates"
     )
     graphiql: bool = True
+    workers: int = Field(1, ge=1, description="server processes sharing the port (SO_REUSEPORT)")
+    log_format: str = Field("json", pattern="^(json|text)$", description="json: one JSON object per line")
+    log_level: str = "INFO"
+    otel_enabled: bool = Field(False, description="trace with OpenTelemetry (needs the `otel` extra)")
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    cors: CorsSettings = CorsSettings()
     loop: LoopSettings = LoopSettings()
     streamloop: StreamloopSettings = StreamloopSettings()
     livepush: LivepushSettings = LivepushSettings()

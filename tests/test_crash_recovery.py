@@ -16,10 +16,11 @@ import aiohttp
 
 from gateway.model import Source, utcnow
 from gateway.operations import CreateRequest
+from gateway.settings import Role
 from gateway.store.journal import TargetRecord, TargetState
 from gateway.vendors.base import CreateSpec
 from tests.conftest import SIM_TOKEN, Sim
-from tests.gateway_harness import Gateway
+from tests.gateway_harness import JWT_SECRET, Gateway, auth_header
 from tests.test_mutations import CREATE, OPERATION, create, create_input
 
 
@@ -36,6 +37,7 @@ def gateway_env(sim: Sim, mongo_uri: str, database: str) -> dict[str, str]:
         LIVE_GATEWAY_MONGODB_DATABASE=database,
         LIVE_GATEWAY_REFRESHER_ENABLED="false",
         LIVE_GATEWAY_RECONCILE_INTERVAL="0.5",
+        LIVE_GATEWAY_AUTH__JWT_SECRET=JWT_SECRET,
     )
     for vendor, url in (("LOOP", sim.loop_url), ("STREAMLOOP", sim.streamloop_url), ("LIVEPUSH", sim.livepush_url)):
         env[f"LIVE_GATEWAY_{vendor}__BASE_URL"] = url
@@ -71,7 +73,7 @@ async def gateway_process(env: dict[str, str]) -> AsyncIterator[tuple[asyncio.su
 
 async def post(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=auth_header(Role.ADMIN)) as http,
         http.post(f"{url}/graphql", json={"query": query, "variables": variables}) as resp,
     ):
         body: dict[str, Any] = await resp.json()
@@ -300,7 +302,7 @@ async def test_a_key_whose_first_request_never_started_is_freed(
         services = gw.services
         request = to_create_request_from(input)
         # The first request claimed the key and died before its journal entry: no vendor was called.
-        await services.store.idempotency.claim("anonymous", "orphan-key", request.fingerprint(), "op_never_begun")
+        await services.store.idempotency.claim("sub:tester", "orphan-key", request.fingerprint(), "op_never_begun")
         first = await create(gw, input, key="orphan-key")
         assert first["errors"][0]["extensions"] == {"code": "INTERNAL", "retryable": True}
         again = (await create(gw, input, key="orphan-key"))["data"]["createLiveEvent"]

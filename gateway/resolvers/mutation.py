@@ -16,6 +16,7 @@ from gateway.lifecycle import Verb
 from gateway.model import Source
 from gateway.operations import CreateRequest
 from gateway.resolvers.operations import failure_of, fresh, load_native, operation_type
+from gateway.resolvers.permissions import ADMIN, OPERATOR
 from gateway.types.events import LiveEvent
 from gateway.types.mutations import (
     CreateLiveEventInput,
@@ -88,7 +89,8 @@ def changes_of(given: UpdateLiveEventInput) -> EventChanges:
 class Mutation:
     @strawberry.mutation(
         description="Create one event on several vendors at once. Each target succeeds or fails on its own; "
-        "the same idempotencyKey (or Idempotency-Key header) replays the first answer."
+        "the same idempotencyKey (or Idempotency-Key header) replays the first answer.",
+        permission_classes=OPERATOR,
     )
     async def create_live_event(
         self, info: GraphQLInfo, input: CreateLiveEventInput, idempotency_key: str | None = None
@@ -122,24 +124,30 @@ class Mutation:
             operation_id=strawberry.ID(operation.id), events=events, failures=failures, replayed=outcome.replayed
         )
 
-    @strawberry.mutation(description="Start streaming (Streamloop).")
+    @strawberry.mutation(description="Start streaming (Streamloop).", permission_classes=OPERATOR)
     async def start_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.start(native_id)))
 
-    @strawberry.mutation(description="Stop streaming (Streamloop), or end the call (Loop Live).")
+    @strawberry.mutation(
+        description="Stop streaming (Streamloop), or end the call (Loop Live).", permission_classes=OPERATOR
+    )
     async def stop_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.stop(native_id)))
 
-    @strawberry.mutation(description="Cancel a scheduled event (Loop Live sessions).")
+    @strawberry.mutation(description="Cancel a scheduled event (Loop Live sessions).", permission_classes=OPERATOR)
     async def cancel_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.cancel(native_id)))
 
-    @strawberry.mutation(description="Delete the event at its vendor (Streamloop, Livepush).")
+    @strawberry.mutation(
+        description="Delete the event at its vendor (Streamloop, Livepush).", permission_classes=OPERATOR
+    )
     async def delete_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> DeleteLiveEventPayload:
         event = await run_verb(info, id, lambda adapter, native_id: adapter.delete(native_id))
         return DeleteLiveEventPayload(deleted_id=id, event=event)
 
-    @strawberry.mutation(description="Change an event's title or schedule (Loop Live sessions, Streamloop).")
+    @strawberry.mutation(
+        description="Change an event's title or schedule (Loop Live sessions, Streamloop).", permission_classes=OPERATOR
+    )
     async def update_live_event(
         self, info: GraphQLInfo, id: strawberry.ID, input: UpdateLiveEventInput
     ) -> LiveEventPayload:
@@ -148,11 +156,15 @@ class Mutation:
             event=await run_verb(info, id, lambda adapter, native_id: adapter.update(native_id, changes))
         )
 
-    @strawberry.mutation(description="Read the event from its vendor now, whatever the cache holds.")
+    @strawberry.mutation(
+        description="Read the event from its vendor now, whatever the cache holds.", permission_classes=OPERATOR
+    )
     async def refresh_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.fetch(native_id)))
 
-    @strawberry.mutation(description="Register a person for an event (Loop Live sessions).")
+    @strawberry.mutation(
+        description="Register a person for an event (Loop Live sessions).", permission_classes=OPERATOR
+    )
     async def register_for_live_event(
         self, info: GraphQLInfo, id: strawberry.ID, input: RegisterForLiveEventInput | None = None
     ) -> LiveEventPayload:
@@ -167,7 +179,7 @@ class Mutation:
             )
         )
 
-    @strawberry.mutation(description="Run a create operation's failed targets again.")
+    @strawberry.mutation(description="Run a create operation's failed targets again.", permission_classes=ADMIN)
     async def retry_live_event_operation(self, info: GraphQLInfo, operation_id: strawberry.ID) -> LiveEventOperation:
         operation = await info.context.services.operations.retry(operation_id)
         return await operation_type(info, operation)

@@ -13,6 +13,7 @@ from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id
 from gateway.model import SOURCE_VENDOR, Source, Status, utcnow
 from gateway.resolvers.operations import load_native, operation_type
+from gateway.resolvers.permissions import ADMIN, VIEWER
 from gateway.store.events import EventFilter
 from gateway.types.enums import ServedFrom
 from gateway.types.events import LiveEvent, Loaded, Node, to_graphql
@@ -66,22 +67,31 @@ def page_size(first: int | None, last: int | None) -> tuple[int | None, int | No
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Any object by its global id; null when it does not exist.")
+    @strawberry.field(
+        description="Any object by its global id; null when it does not exist.", permission_classes=VIEWER
+    )
     async def node(self, info: GraphQLInfo, id: strawberry.ID) -> Node | None:
         return await load_event(info, id)
 
-    @strawberry.field(description="Several objects by global id, in order; null for each that does not exist.")
+    @strawberry.field(
+        description="Several objects by global id, in order; null for each that does not exist.",
+        permission_classes=VIEWER,
+    )
     def nodes(self, info: GraphQLInfo, ids: list[strawberry.ID]) -> list[Node | None]:
         # One awaitable per id, which graphql-core awaits item by item: each id fails or succeeds on its
         # own (an error sits at its index), and all of them batch into the same loaders.
         pending: list[Awaitable[Node | None]] = [load_event(info, i) for i in ids]
         return cast(list[Node | None], pending)
 
-    @strawberry.field(description="A live event by its global id; null when it does not exist.")
+    @strawberry.field(
+        description="A live event by its global id; null when it does not exist.", permission_classes=VIEWER
+    )
     async def live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEvent | None:
         return await load_event(info, id)
 
-    @strawberry.field(description="Live events across every vendor, from the index, paged with cursors.")
+    @strawberry.field(
+        description="Live events across every vendor, from the index, paged with cursors.", permission_classes=VIEWER
+    )
     async def live_events(
         self,
         info: GraphQLInfo,
@@ -121,17 +131,22 @@ class Query:
             count_all=lambda: services.store.events.count(event_filter),
         )
 
-    @strawberry.field(description="A journaled operation and the outcome of each of its targets.")
+    @strawberry.field(
+        description="A journaled operation and the outcome of each of its targets.", permission_classes=ADMIN
+    )
     async def live_event_operation(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventOperation | None:
         operation = await info.context.services.store.journal.get(id)
         return None if operation is None else await operation_type(info, operation)
 
-    @strawberry.field(description="Each vendor: whether it is configured, reachable, and its last error.")
+    @strawberry.field(
+        description="Each vendor: whether it is configured, reachable, and its last error.", permission_classes=VIEWER
+    )
     def vendors(self, info: GraphQLInfo) -> list[VendorHealth]:
         return vendor_health(info.context.services)
 
     @strawberry.field(
-        description="Counts for dashboards: by status and source, live now, starting soon, ended recently."
+        description="Counts for dashboards: by status and source, live now, starting soon, ended recently.",
+        permission_classes=VIEWER,
     )
     async def live_event_stats(
         self,

@@ -10,6 +10,7 @@ import strawberry
 from gateway.context import GraphQLInfo
 from gateway.errors import GatewayError
 from gateway.model import utcnow
+from gateway.resolvers.permissions import VIEWER
 from gateway.resolvers.query import live_event_stats, to_event_filter
 from gateway.store.changes import Change
 from gateway.types.enums import ServedFrom
@@ -35,7 +36,8 @@ async def next_change(queue: asyncio.Queue[Change | None]) -> Change:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Each event the filter selects, every time its status, schedule or recordings change."
+        description="Each event the filter selects, every time its status, schedule or recordings change.",
+        permission_classes=VIEWER,
     )
     async def live_event_updated(
         self, info: GraphQLInfo, filter: LiveEventFilter | None = None
@@ -47,7 +49,9 @@ class Subscription:
                 if wanted.matches(change.event):
                     yield to_graphql(Loaded(change.event, change.at, ServedFrom.CACHE), utcnow())
 
-    @strawberry.subscription(description="The dashboard counts now, and again whenever a selected event changes.")
+    @strawberry.subscription(
+        description="The dashboard counts now, and again whenever a selected event changes.", permission_classes=VIEWER
+    )
     async def live_event_stats_updated(
         self,
         info: GraphQLInfo,

@@ -1,0 +1,154 @@
+"""Who is calling: bearer JWTs and static API keys, checked into a `Principal` with a role."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from jwt.algorithms import RSAAlgorithm
+
+from gateway.errors import Unauthenticated
+from gateway.settings import AuthSettings, Role
+
+API_KEY_HEADER = "X-API-Key"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A checked caller. `name` scopes idempotency keys and the journal; `role` says what they may do."""
+
+    name: str
+    role: Role
+
+    def may(self, role: Role) -> bool:
+        return self.role.rank >= role.rank
+
+
+#: who calls when authentication is switched off
+ANONYMOUS_ADMIN = Principal(name="anonymous", role=Role.ADMIN)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "lg_" + secrets.token_urlsafe(32)
+
+
+class Authenticator:
+    """Checks the credentials of a request against the settings' JWT keys and API keys."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self._api_keys = {key.sha256: key for key in settings.api_keys}
+        self._hs256 = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        self._rs256_keys: dict[str | None, Any] = {}
+        if settings.jwt_public_key:
+            self._rs256_keys[None] = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(settings.jwt_public_key)
+        if settings.jwks_file:
+            jwks = jwt.PyJWKSet.from_json(settings.jwks_file.read_text())
+            for key in jwks.keys:
+                self._rs256_keys[key.key_id] = key.key
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def check_configured(self) -> None:
+        if self.enabled and not self.settings.has_credentials:
+            raise RuntimeError(
+                "authentication is on but no credentials are configured: set LIVE_GATEWAY_AUTH__JWT_SECRET, "
+                "__JWT_PUBLIC_KEY, __JWKS_FILE or __API_KEYS (or LIVE_GATEWAY_AUTH__ENABLED=false)"
+            )
+
+    def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
+        """The caller the credentials prove, or `Unauthenticated`. No credentials at all is also an error."""
+        if not self.enabled:
+            return ANONYMOUS_ADMIN
+        if api_key:
+            return self._from_api_key(api_key)
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("the Authorization header must be `Bearer <token>`")
+            return self._from_jwt(token.strip())
+        raise Unauthenticated(f"credentials required: a bearer token, or an API key in {API_KEY_HEADER}")
+
+    def _from_api_key(self, key: str) -> Principal:
+        digest = hash_api_key(key)
+        for known, entry in self._api_keys.items():
+            if hmac.compare_digest(known, digest):
+                return Principal(name=f"key:{entry.name}", role=entry.role)
+        raise Unauthenticated("unknown API key")
+
+    def _from_jwt(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated("the bearer token is not a JWT") from exc
+        algorithm = header.get("alg")
+        key: Any
+        if algorithm == "HS256" and self._hs256:
+            key = self._hs256
+        elif algorithm == "RS256" and self._rs256_keys:
+            kid = header.get("kid")
+            key = self._rs256_keys.get(kid) or (self._rs256_keys.get(None) if kid is None else None)
+            if key is None and len(self._rs256_keys) == 1:
+                key = next(iter(self._rs256_keys.values()))
+            if key is None:
+                raise Unauthenticated("the bearer token is signed by an unknown key")
+        else:
+            raise Unauthenticated(f"bearer tokens signed with {algorithm!r} are not accepted")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=self.settings.leeway,
+                options={"require": ["exp", "sub"], "verify_aud": self.settings.audience is not None},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("the bearer token has expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise Unauthenticated("the bearer token is not valid yet") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthenticated("the bearer token is for another audience") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise Unauthenticated("the bearer token is from another issuer") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthenticated("the bearer token's signature does not verify") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"the bearer token has no {exc.claim!r} claim") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated("the bearer token is not valid") from exc
+        role = _role_from(claims.get(self.settings.role_claim))
+        if role is None:
+            raise Unauthenticated(f"the bearer token's {self.settings.role_claim!r} claim names no known role")
+        return Principal(name=f"sub:{claims['sub']}", role=role)
+
+
+def _role_from(value: Any) -> Role | None:
+    names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    roles = [Role(name) for name in names if isinstance(name, str) and name in Role._value2member_map_]
+    return max(roles, key=lambda role: role.rank, default=None)
+
+
+def issue_token(
+    secret: str, *, subject: str, role: Role, ttl: float, audience: str | None = None, issuer: str | None = None
+) -> str:
+    """An HS256 token, for the demo and for operators who hold the secret (`live-gateway token`)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": subject, "role": role.value, "iat": now, "nbf": now, "exp": now + int(ttl)}
+    if audience:
+        claims["aud"] = audience
+    if issuer:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")
