@@ -11,6 +11,7 @@ from .livepush.app import build_livepush_app
 from .livepush.http import PREFIX as LIVEPUSH_PREFIX
 from .loop.app import build_loop_app
 from .loop.http import PREFIX as LOOP_PREFIX
+from .openapi import add_openapi_routes
 from .state import SIM_STATE, SimState
 from .streamloop.app import build_streamloop_app
 from .streamloop.http import PREFIX as STREAMLOOP_PREFIX
@@ -24,6 +25,7 @@ def create_app(config: SimulatorConfig | None = None) -> web.Application:
     app.add_subapp(STREAMLOOP_PREFIX, build_streamloop_app())
     app.add_subapp(LIVEPUSH_PREFIX, build_livepush_app())
     app.add_subapp(CONTROL_PREFIX, build_control_app())
+    add_openapi_routes(app)
     app.on_shutdown.append(_release_held_requests)
     return app
 
