@@ -36,6 +36,7 @@ from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.journal import Operation, OperationState, TargetFailure, TargetRecord, TargetState
 from gateway.vendors.base import CreateSpec, SourceAdapter
+from gateway.vendors.resilience import worst_case_seconds
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,11 @@ class OperationRunner:
         self.settings = settings
 
     def lease_for(self, sources: Iterable[Source], calls_per_target: int = 1) -> timedelta:
-        """Long enough for every vendor call a run can make: a call (its wait for a slot included) never
-        outlasts its vendor's connect and read timeouts."""
+        """Long enough for every vendor call a run can make: a call (its retries and its wait for a slot
+        included) never outlasts `worst_case_seconds` of its vendor's settings."""
         slowest = max(
             (
-                vendor.connect_timeout + vendor.read_timeout
+                worst_case_seconds(vendor, idempotent=True)
                 for vendor in (getattr(self.settings, s.vendor.value.lower()) for s in sources)
             ),
             default=0.0,

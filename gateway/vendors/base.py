@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 import pydantic
 from multidict import CIMultiDictProxy
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from gateway.errors import (
     UnsupportedByVendor,
@@ -37,6 +38,7 @@ from gateway.errors import (
 )
 from gateway.model import Event, Source, Vendor
 from gateway.settings import VendorSettings
+from gateway.vendors.resilience import CircuitBreaker, backoff, counts_against_vendor, is_retryable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -56,6 +58,32 @@ class VendorResponse:
     status: int
     data: Any
     headers: CIMultiDictProxy[str]
+
+
+@dataclass(slots=True, frozen=True)
+class Call:
+    method: str
+    route: str
+    url: str
+    body: bytes | None
+    params: Mapping[str, str | int] | None
+    headers: dict[str, str]
+
+
+#: (vendor, method, route template, outcome: the HTTP status or `timeout`/`unreachable`, seconds)
+CallObserver = Callable[[Vendor, str, str, str, float], None]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _outcome_label(error: VendorError) -> str:
+    if error.status is not None:
+        return str(error.status)
+    if isinstance(error, VendorTimeout):
+        return "timeout"
+    if isinstance(error, VendorProtocolError):
+        return "malformed"
+    return "unreachable"
 
 
 @dataclass(slots=True)
@@ -87,6 +115,10 @@ class VendorClient:
             sock_read=settings.read_timeout,
         )
         self._base = (settings.base_url or "").rstrip("/")
+        self._backoff = backoff(settings)
+        self.breaker = CircuitBreaker(self.vendor, settings.breaker_failures, settings.breaker_reset)
+        #: told of every call that reached the vendor (metrics)
+        self.observer: CallObserver | None = None
 
     @property
     def configured(self) -> bool:
@@ -99,14 +131,22 @@ class VendorClient:
     async def request(
         self,
         method: str,
-        path: str,
+        route: str,
         *,
+        path: Mapping[str, str] | None = None,
         json: Any = None,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> VendorResponse:
+        """One call to the vendor. `route` is the path template (`/streams/{id}`), filled from `path`.
+
+        A read, or a write that carries an `Idempotency-Key`, is tried again (with backoff) when the vendor
+        was unreachable, slow or overloaded; any other write is sent once, since sending it again could
+        make a second object. The circuit breaker refuses calls, without sending them, while it is open.
+        """
         if not self.configured:
             raise VendorNotConfigured(self.vendor, f"{self.vendor.value} is not configured")
+        url = self._base + (route.format_map({key: segment(value) for key, value in path.items()}) if path else route)
         all_headers = self.auth_headers()
         if headers:
             all_headers.update(headers)
@@ -114,18 +154,54 @@ class VendorClient:
         if json is not None:
             body = orjson.dumps(json)
             all_headers["Content-Type"] = "application/json"
+        call = Call(method, route, url, body, params, all_headers)
+        idempotent = method == "GET" or IDEMPOTENCY_HEADER in all_headers
+        if not idempotent or self.settings.retries == 0:
+            return await self._attempt(call)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + self.settings.retries),
+            wait=self._backoff,
+            retry=retry_if_exception(lambda error: is_retryable(error, self.settings)),
+            reraise=True,
+        )
+        return await retrying(self._attempt, call)
+
+    async def _attempt(self, call: Call) -> VendorResponse:
+        self.breaker.check()
+        started = time.perf_counter()
         try:
-            # One deadline over the wait for a slot and the exchange: no call outlasts connect + read,
+            response = await self._exchange(call)
+        except VendorError as error:
+            self._observe(call, _outcome_label(error), started)
+            if counts_against_vendor(error):
+                self.breaker.failed()
+            else:
+                self.breaker.succeeded()
+            raise
+        except BaseException:
+            self.breaker.abandoned()
+            raise
+        self._observe(call, str(response.status), started)
+        self.breaker.succeeded()
+        return response
+
+    def _observe(self, call: Call, outcome: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(self.vendor, call.method, call.route, outcome, time.perf_counter() - started)
+
+    async def _exchange(self, call: Call) -> VendorResponse:
+        try:
+            # One deadline over the wait for a slot and the exchange: no attempt outlasts connect + read,
             # which is what the operation journal's leases count on.
             async with (
                 asyncio.timeout(self._deadline),
                 self._slots,
                 self.session.request(
-                    method,
-                    self._base + path,
-                    data=body,
-                    params=params,
-                    headers=all_headers,
+                    call.method,
+                    call.url,
+                    data=call.body,
+                    params=call.params,
+                    headers=call.headers,
                     timeout=self._timeout,
                 ) as resp,
             ):

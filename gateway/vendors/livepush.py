@@ -26,7 +26,6 @@ from gateway.vendors.base import (
     error_body,
     error_by_status,
     retry_after_seconds,
-    segment,
 )
 from gateway.vendors.requests import RequestContract, RequestModel, given
 
@@ -159,11 +158,11 @@ class LivepushClient(VendorClient):
         return self.parse(LivepushStream, resp.data)
 
     async def get_stream(self, stream_id: str) -> LivepushStream:
-        resp = await self.request("GET", f"/streams/{segment(stream_id)}")
+        resp = await self.request("GET", "/streams/{id}", path={"id": stream_id})
         return self.parse(LivepushStream, resp.data)
 
     async def delete_stream(self, stream_id: str) -> LivepushDeleted:
-        resp = await self.request("DELETE", f"/streams/{segment(stream_id)}")
+        resp = await self.request("DELETE", "/streams/{id}", path={"id": stream_id})
         return self.parse(LivepushDeleted, resp.data)
 
     async def destinations(self) -> list[LivepushDestination]:
@@ -176,7 +175,7 @@ class LivepushClient(VendorClient):
 
     async def set_scheduler_playlist(self, stream_id: str, videos: Sequence[str]) -> LivepushSchedulerPlaylist:
         resp = await self.request(
-            "PUT", f"/streams/{segment(stream_id)}/config/scheduler/playlist", json={"videos": list(videos)}
+            "PUT", "/streams/{id}/config/scheduler/playlist", path={"id": stream_id}, json={"videos": list(videos)}
         )
         return self.parse(LivepushSchedulerPlaylist, resp.data if resp.data is not None else {})
 

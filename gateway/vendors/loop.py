@@ -29,7 +29,6 @@ from gateway.vendors.base import (
     error_body,
     error_by_status,
     retry_after_seconds,
-    segment,
 )
 from gateway.vendors.requests import RequestContract, RequestDateTime, RequestModel, given
 
@@ -235,11 +234,11 @@ class LoopClient(VendorClient):
         return self.parse(LoopCall, resp.data)
 
     async def get_call(self, call_id: str) -> LoopCallDetail:
-        resp = await self.request("GET", f"/v1/live/calls/{segment(call_id)}")
+        resp = await self.request("GET", "/v1/live/calls/{id}", path={"id": call_id})
         return self.parse(LoopCallDetail, resp.data)
 
     async def end_call(self, call_id: str) -> LoopCall:
-        resp = await self.request("POST", f"/v1/live/calls/{segment(call_id)}/end")
+        resp = await self.request("POST", "/v1/live/calls/{id}/end", path={"id": call_id})
         return self.parse(LoopCall, resp.data)
 
     # sessions
@@ -270,7 +269,7 @@ class LoopClient(VendorClient):
         return self.parse(LoopSession, resp.data)
 
     async def get_session(self, session_id: str) -> LoopSession:
-        resp = await self.request("GET", f"/v1/sessions/{segment(session_id)}")
+        resp = await self.request("GET", "/v1/sessions/{id}", path={"id": session_id})
         return self.parse(LoopSession, resp.data)
 
     async def list_sessions(
@@ -322,12 +321,12 @@ class LoopClient(VendorClient):
             body["kind"] = kind
         if metadata is not None:
             body["metadata"] = metadata
-        resp = await self.request("PATCH", f"/v1/sessions/{segment(session_id)}", json=body)
+        resp = await self.request("PATCH", "/v1/sessions/{id}", path={"id": session_id}, json=body)
         return self.parse(LoopSession, resp.data)
 
     async def admin_update_session(self, session_id: str, *, status: AdminSessionStatus) -> LoopSession:
         """The admin route is the only one that moves a session's status (cancelling is `cancelled`)."""
-        resp = await self.request("PATCH", f"/v1/admin/sessions/{segment(session_id)}", json={"status": status})
+        resp = await self.request("PATCH", "/v1/admin/sessions/{id}", path={"id": session_id}, json={"status": status})
         return self.parse(LoopSession, resp.data)
 
     async def register(
@@ -336,7 +335,7 @@ class LoopClient(VendorClient):
         body: dict[str, Any] = {"role": role}
         if guest_email is not None:
             body["guest_email"] = guest_email
-        resp = await self.request("POST", f"/v1/sessions/{segment(session_id)}/register", json=body)
+        resp = await self.request("POST", "/v1/sessions/{id}/register", path={"id": session_id}, json=body)
         return self.parse(LoopRegistration, resp.data if resp.data is not None else {})
 
 

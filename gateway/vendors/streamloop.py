@@ -28,6 +28,7 @@ from gateway.errors import (
 )
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
+    IDEMPOTENCY_HEADER,
     CreateSpec,
     EventChanges,
     Page,
@@ -38,7 +39,6 @@ from gateway.vendors.base import (
     error_body,
     error_by_status,
     retry_after_seconds,
-    segment,
 )
 from gateway.vendors.requests import RequestContract, RequestDateTime, RequestModel, given
 
@@ -254,7 +254,7 @@ class StreamloopClient(VendorClient):
 
     @staticmethod
     def _idempotency(key: str | None) -> dict[str, str] | None:
-        return {"Idempotency-Key": key} if key else None
+        return {IDEMPOTENCY_HEADER: key} if key else None
 
     async def create_stream(self, body: StreamBody, *, idempotency_key: str | None = None) -> StreamloopWrite:
         resp = await self.request("POST", "/streams", json=_body(body), headers=self._idempotency(idempotency_key))
@@ -268,26 +268,30 @@ class StreamloopClient(VendorClient):
         return self.parse(StreamloopStreamList, resp.data)
 
     async def get_stream(self, stream_id: str) -> StreamloopStream:
-        resp = await self.request("GET", f"/streams/{segment(stream_id)}")
+        resp = await self.request("GET", "/streams/{id}", path={"id": stream_id})
         return self.parse(StreamloopStream, resp.data)
 
     async def update_stream(
         self, stream_id: str, patch: StreamBody, *, idempotency_key: str | None = None
     ) -> StreamloopWrite:
         resp = await self.request(
-            "PATCH", f"/streams/{segment(stream_id)}", json=_body(patch), headers=self._idempotency(idempotency_key)
+            "PATCH",
+            "/streams/{id}",
+            path={"id": stream_id},
+            json=_body(patch),
+            headers=self._idempotency(idempotency_key),
         )
         return self._write(resp.data, resp.headers)
 
     async def delete_stream(self, stream_id: str) -> None:
-        await self.request("DELETE", f"/streams/{segment(stream_id)}")
+        await self.request("DELETE", "/streams/{id}", path={"id": stream_id})
 
     async def start_stream(self, stream_id: str) -> StreamloopStream:
-        resp = await self.request("POST", f"/streams/{segment(stream_id)}/start")
+        resp = await self.request("POST", "/streams/{id}/start", path={"id": stream_id})
         return self.parse(StreamloopStream, resp.data)
 
     async def stop_stream(self, stream_id: str) -> StreamloopStream:
-        resp = await self.request("POST", f"/streams/{segment(stream_id)}/stop")
+        resp = await self.request("POST", "/streams/{id}/stop", path={"id": stream_id})
         return self.parse(StreamloopStream, resp.data)
 
     async def schedule_stream(self, stream_id: str, start: datetime, end: datetime | None = None) -> StreamloopStream:
@@ -296,7 +300,7 @@ class StreamloopClient(VendorClient):
             if end is None
             else StreamloopStreamInput(schedule_start_at=start, schedule_end_at=end)
         )
-        resp = await self.request("POST", f"/streams/{segment(stream_id)}/schedule", json=window.to_wire())
+        resp = await self.request("POST", "/streams/{id}/schedule", path={"id": stream_id}, json=window.to_wire())
         return self.parse(StreamloopStream, resp.data)
 
 
