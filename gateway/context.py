@@ -15,6 +15,7 @@ from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
 from gateway.loaders import SourceLoader, build_loaders
 from gateway.model import Source, Vendor
+from gateway.observability import Metrics
 from gateway.operations import OperationRunner
 from gateway.settings import Settings
 from gateway.store import Store
@@ -33,6 +34,7 @@ class Services:
     operations: OperationRunner
     lifecycle: Lifecycle
     hub: ChangeHub
+    metrics: Metrics
 
     def fresh_for(self) -> dict[Source, float]:
         return {source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters}
@@ -74,7 +76,7 @@ class Context:
             services=services,
             request_id=request_id,
             principal=principal,
-            loaders=build_loaders(services.adapters, services.store, services.fresh_for()),
+            loaders=build_loaders(services.adapters, services.store, services.fresh_for(), services.metrics),
         )
 
 

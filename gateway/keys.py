@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.auth import Authenticator, Principal
 from gateway.context import Services
+from gateway.observability import Metrics
 from gateway.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -14,3 +15,4 @@ REQUEST_ID = web.RequestKey("request_id", str)
 #: who made the request, once the auth middleware has checked their credentials
 PRINCIPAL = web.RequestKey("principal", Principal)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+METRICS = web.AppKey("metrics", Metrics)

@@ -13,6 +13,7 @@ from aiodataloader import DataLoader
 
 from gateway.errors import VendorError
 from gateway.model import Event, Source, utcnow
+from gateway.observability import Metrics
 from gateway.store import Store
 from gateway.types.enums import ServedFrom
 from gateway.types.events import Loaded
@@ -22,11 +23,12 @@ LoadResult = Loaded | None | VendorError
 
 
 class SourceLoader(DataLoader):  # type: ignore[misc]
-    def __init__(self, adapter: SourceAdapter, store: Store, fresh_for: float) -> None:
+    def __init__(self, adapter: SourceAdapter, store: Store, fresh_for: float, metrics: Metrics | None = None) -> None:
         super().__init__()
         self.adapter = adapter
         self.store = store
         self.fresh_for = fresh_for
+        self.metrics = metrics
 
     @property
     def source(self) -> Source:
@@ -43,6 +45,9 @@ class SourceLoader(DataLoader):  # type: ignore[misc]
                 results[native_id] = Loaded(hit.event, hit.fetched_at, ServedFrom.CACHE)
             else:
                 misses.append(native_id)
+        if self.metrics:
+            self.metrics.cache(self.source, "hit", len(results))
+            self.metrics.cache(self.source, "miss", len(misses))
         if not misses:
             return [results[i] for i in native_ids]
 
@@ -68,6 +73,8 @@ class SourceLoader(DataLoader):  # type: ignore[misc]
                     results[native_id] = Loaded(gone, now, ServedFrom.VENDOR)
             elif hit is not None:
                 results[native_id] = Loaded(hit.event, hit.fetched_at, ServedFrom.CACHE, stale=True)
+                if self.metrics:
+                    self.metrics.cache(self.source, "stale", 1)
             else:
                 results[native_id] = outcome
         if writes:
@@ -76,6 +83,6 @@ class SourceLoader(DataLoader):  # type: ignore[misc]
 
 
 def build_loaders(
-    adapters: dict[Source, SourceAdapter], store: Store, fresh_for: dict[Source, float]
+    adapters: dict[Source, SourceAdapter], store: Store, fresh_for: dict[Source, float], metrics: Metrics | None = None
 ) -> dict[Source, SourceLoader]:
-    return {source: SourceLoader(adapter, store, fresh_for[source]) for source, adapter in adapters.items()}
+    return {source: SourceLoader(adapter, store, fresh_for[source], metrics) for source, adapter in adapters.items()}

@@ -12,9 +12,12 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gateway.errors import GatewayError
+from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
+from gateway.observability import OperationMetrics, tracing_extensions
 from gateway.resolvers.mutation import Mutation
 from gateway.resolvers.query import Query
 from gateway.resolvers.subscription import Subscription
+from gateway.settings import Settings
 from gateway.types.events import LivepushStream, LoopCall, LoopSession, StreamloopStream
 
 log = logging.getLogger("gateway.errors")
@@ -57,6 +60,8 @@ class ErrorCodes(SchemaExtension):
 
 
 def _request_error_code(error: GraphQLError) -> str:
+    if is_limit_error(error.message):
+        return QUERY_TOO_COMPLEX
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable "):
@@ -70,11 +75,17 @@ class GatewaySchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[LoopCall, LoopSession, StreamloopStream, LivepushStream],
-        extensions=[ErrorCodes],
+        extensions=[
+            *limit_extensions(settings.limits),
+            ErrorCodes,
+            OperationMetrics,
+            *tracing_extensions(settings.otel_enabled),
+        ],
     )

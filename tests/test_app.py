@@ -20,14 +20,14 @@ async def test_readyz_reports_mongodb_and_vendors(gateway: Gateway) -> None:
         assert resp.status == 200
         body = await resp.json()
     assert body["mongodb"] == "ok"
-    assert body["vendors"] == {v: {"configured": True} for v in ("LOOP", "STREAMLOOP", "LIVEPUSH")}
+    assert body["vendors"] == {v: {"configured": True, "circuit": "closed"} for v in ("LOOP", "STREAMLOOP", "LIVEPUSH")}
 
 
 async def test_readyz_shows_an_unconfigured_vendor(settings_for: Callable[..., Settings], mongo_uri: str) -> None:
     settings = gateway_settings(settings_for, mongo_uri, livepush=LivepushSettings())
     async with running_gateway(settings) as gw, gw.http.get(f"{gw.url}/readyz") as resp:
         body: dict[str, Any] = await resp.json()
-    assert body["vendors"]["LIVEPUSH"] == {"configured": False}
+    assert body["vendors"]["LIVEPUSH"] == {"configured": False, "circuit": "closed"}
     assert resp.status == 200
 
 

@@ -206,6 +206,8 @@ def vendor_health(services: Services) -> list[VendorHealth]:
                 last_error=error.message if error else None,
                 last_error_code=error.code if error else None,
                 last_error_at=_instant(health.last_error_at),
+                circuit=client.breaker.state,
+                consecutive_failures=client.breaker.consecutive_failures,
             )
         )
     return out

@@ -11,6 +11,7 @@ from gateway.model import Source as EventSource
 from gateway.model import Status as LiveEventStatus
 from gateway.model import Vendor
 from gateway.types.events import LiveEvent
+from gateway.vendors.resilience import CircuitState
 
 
 @strawberry.input(description="Narrows `liveEvents`; every given field must match.")
@@ -65,6 +66,10 @@ class VendorHealth:
     last_error: str | None
     last_error_code: str | None
     last_error_at: datetime | None
+    circuit: CircuitState
+    consecutive_failures: int = strawberry.field(
+        description="Failed calls in a row; the breaker opens at the configured number."
+    )
 
 
 @strawberry.type

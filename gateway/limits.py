@@ -1,0 +1,172 @@
+"""Limits on what one query may ask: depth, aliases, tokens and cost, all checked before it runs.
+
+Depth, aliases and tokens are Strawberry's own extensions. Cost is ours: every field costs 1, and a field
+that takes `first`/`last` (a page) or `ids` (a batch) multiplies what its selection costs by that size,
+so `liveEvents(first: 100) { edges { node { id title } } }` costs 1 + 100 x 4. A size passed in a variable
+counts at its value; a missing one at the field's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLNamedType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+    is_interface_type,
+    is_object_type,
+)
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions.query_depth_limiter import IgnoreContext
+
+from gateway.settings import LimitSettings
+
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+#: the start of the messages of Strawberry's limiters, which carry no code of their own
+LIMIT_MESSAGES = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than")
+SIZE_ARGUMENTS = ("first", "last")
+BATCH_ARGUMENT = "ids"
+
+
+def is_limit_error(message: str) -> bool:
+    return any(marker in message for marker in LIMIT_MESSAGES)
+
+
+def _introspection(context: IgnoreContext) -> bool:
+    # GraphiQL's introspection query nests `ofType` deeper than any data query needs to.
+    return context.field_name.startswith("__")
+
+
+class QueryCost:
+    """The cost of one operation, as the module docstring defines it."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        default_size: int,
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.default_size = default_size
+
+    def of(self, operation: OperationDefinitionNode) -> int:
+        root = self.schema.get_root_type(operation.operation)
+        return 0 if root is None else self._selection(operation.selection_set, root, frozenset())
+
+    def _selection(self, selection_set: SelectionSetNode, parent: GraphQLNamedType, seen: frozenset[str]) -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(selection, parent, seen)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += self._selection(selection.selection_set, target or parent, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in seen:  # unknown or cyclic: validation reports it
+                    continue
+                target = self.schema.get_type(fragment.type_condition.name.value) or parent
+                total += self._selection(fragment.selection_set, target, seen | {name})
+        return total
+
+    def _field(self, node: FieldNode, parent: GraphQLNamedType, seen: frozenset[str]) -> int:
+        name = node.name.value
+        if name.startswith("__"):
+            return 0
+        if not (is_object_type(parent) or is_interface_type(parent)):
+            return 1
+        definition = parent.fields.get(name)  # type: ignore[attr-defined]
+        if definition is None:
+            return 1
+        if node.selection_set is None:
+            return 1
+        child = self._selection(node.selection_set, get_named_type(definition.type), seen)
+        return 1 + self._size(node, definition.args) * child
+
+    def _size(self, node: FieldNode, args: Mapping[str, Any]) -> int:
+        given = {argument.name.value: argument.value for argument in node.arguments or ()}
+        if BATCH_ARGUMENT in args:
+            ids = given.get(BATCH_ARGUMENT)
+            value = self.variables.get(ids.name.value) if isinstance(ids, VariableNode) else ids
+            if isinstance(value, ListValueNode):
+                return max(1, len(value.values))
+            return max(1, len(value)) if isinstance(value, list) else 1
+        if not any(name in args for name in SIZE_ARGUMENTS):
+            return 1
+        for name in SIZE_ARGUMENTS:
+            value = given.get(name)
+            if isinstance(value, VariableNode):
+                value = self.variables.get(value.name.value)
+            if isinstance(value, IntValueNode):
+                return max(1, int(value.value))
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(1, value)
+        return self.default_size
+
+
+class CostLimiter(SchemaExtension):
+    """Refuses, at validation, an operation whose cost is over `max_cost`."""
+
+    def __init__(self, max_cost: int, default_size: int) -> None:
+        self.max_cost = max_cost
+        self.default_size = default_size
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        variables = context.variables or {}
+        max_cost, default_size = self.max_cost, self.default_size
+
+        class CostRule(ValidationRule):
+            def __init__(self, validation: ValidationContext) -> None:
+                super().__init__(validation)
+                fragments = {
+                    d.name.value: d for d in validation.document.definitions if isinstance(d, FragmentDefinitionNode)
+                }
+                self.cost = QueryCost(validation.schema, fragments, variables, default_size)
+
+            def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+                if context.operation_name and node.name and node.name.value != context.operation_name:
+                    return
+                cost = self.cost.of(node)
+                if cost > max_cost:
+                    self.report_error(
+                        GraphQLError(
+                            f"the query costs {cost}, more than the {max_cost} allowed: ask for smaller pages "
+                            "(first/last) or fewer ids, or split it",
+                            node,
+                            extensions={"code": QUERY_TOO_COMPLEX, "cost": cost, "maxCost": max_cost},
+                        )
+                    )
+
+        context.validation_rules = (*context.validation_rules, CostRule)
+        yield
+
+
+def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension]]:
+    """Factories, so that each operation gets extensions of its own (they keep per-operation state)."""
+    return [
+        partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        partial(QueryDepthLimiter, max_depth=limits.max_depth, should_ignore=_introspection),
+        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        partial(CostLimiter, limits.max_cost, limits.default_list_size),
+    ]

@@ -1,0 +1,179 @@
+"""What operators see: Prometheus metrics, JSON logs that carry the request id, optional tracing."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from pythonjsonlogger.json import JsonFormatter
+from strawberry.extensions import SchemaExtension
+
+from gateway.model import Source, Vendor
+from gateway.vendors.base import VendorClient
+from gateway.vendors.resilience import CircuitState
+
+#: the id of the request being served, for every log line written while serving it
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+_CIRCUIT_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+_OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: distinct operation names kept as label values; the rest count as `other`, so a client cannot grow
+#: the metrics without bound by inventing names
+MAX_OPERATION_NAMES = 200
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The gateway's metrics, in a registry of its own (one per application, so tests and replicas in one
+    process do not share counters)."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.graphql_requests = Counter(
+            "live_gateway_graphql_requests",
+            "GraphQL operations, by operation name and outcome (ok, partial, error)",
+            ["operation", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.graphql_seconds = Histogram(
+            "live_gateway_graphql_seconds",
+            "Time to execute a GraphQL operation",
+            ["type"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.vendor_calls = Counter(
+            "live_gateway_vendor_calls",
+            "Calls that reached a vendor, by route template and status (or timeout, unreachable, malformed)",
+            ["vendor", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.vendor_seconds = Histogram(
+            "live_gateway_vendor_call_seconds",
+            "Time of one vendor call",
+            ["vendor", "method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cache_lookups = Counter(
+            "live_gateway_cache_lookups",
+            "Event reads from the MongoDB cache: hit (fresh), miss (asked the vendor), stale (served on failure)",
+            ["source", "result"],
+            registry=self.registry,
+        )
+        self.circuit = Gauge(
+            "live_gateway_circuit_state",
+            "A vendor's circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["vendor"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "live_gateway_http_rejected",
+            "Requests refused before the schema, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._operation_names: set[str] = set()
+
+    def vendor_call(self, vendor: Vendor, method: str, route: str, status: str, seconds: float) -> None:
+        self.vendor_calls.labels(vendor.value, method, route, status).inc()
+        self.vendor_seconds.labels(vendor.value, method, route).observe(seconds)
+
+    def cache(self, source: Source, result: str, count: int) -> None:
+        if count:
+            self.cache_lookups.labels(source.value, result).inc(count)
+
+    def graphql(self, operation_name: str | None, operation_type: str, outcome: str, seconds: float) -> None:
+        self.graphql_requests.labels(self._operation_label(operation_name), operation_type, outcome).inc()
+        self.graphql_seconds.labels(operation_type).observe(seconds)
+
+    def _operation_label(self, name: str | None) -> str:
+        if not name:
+            return "anonymous"
+        if name in self._operation_names:
+            return name
+        if _OPERATION_NAME.match(name) and len(self._operation_names) < MAX_OPERATION_NAMES:
+            self._operation_names.add(name)
+            return name
+        return "other"
+
+    def watch(self, clients: Mapping[Vendor, VendorClient]) -> None:
+        for client in clients.values():
+            client.observer = self.vendor_call
+
+    def render(self, clients: Mapping[Vendor, VendorClient]) -> bytes:
+        # A breaker turns half-open by the clock, not by an event, so its state is read at scrape time.
+        for vendor, client in clients.items():
+            self.circuit.labels(vendor.value).set(_CIRCUIT_VALUE[client.breaker.state])
+        return generate_latest(self.registry)
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts each GraphQL operation by name and outcome, and times it."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context.context
+        metrics: Metrics | None = getattr(getattr(context, "services", None), "metrics", None)
+        if metrics is None:
+            return
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            outcome = "ok"
+        elif result.data is None:
+            outcome = "error"
+        else:
+            outcome = "partial"
+        try:
+            operation_type = self.execution_context.operation_type.value
+        except Exception:  # a document that did not parse has no operation type
+            operation_type = "unknown"
+        metrics.graphql(self.execution_context.operation_name, operation_type, outcome, time.perf_counter() - started)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(format: str, level: str) -> None:
+    """Log lines to stderr: one JSON object each (with the request id), or plain text for a terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    if format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's access log repeats what the metrics count; keep it for debugging only.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def tracing_extensions(enabled: bool) -> list[Any]:
+    """Strawberry's OpenTelemetry extension when tracing is on; exporters come from the standard
+    OTEL_* environment through the SDK the operator installs (`pip install live-gateway[otel]`)."""
+    if not enabled:
+        return []
+    try:
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise RuntimeError("LIVE_GATEWAY_OTEL_ENABLED needs the otel extra: pip install 'live-gateway[otel]'") from exc
+    return [OpenTelemetryExtension]
