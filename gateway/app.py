@@ -16,14 +16,16 @@ from gateway.background import background_task
 from gateway.context import Services
 from gateway.graphql_http import GatewayView
 from gateway.index import EventIndex
-from gateway.keys import AUTHENTICATOR, REQUEST_ID, SERVICES, SETTINGS
+from gateway.keys import AUTHENTICATOR, METRICS, REQUEST_ID, SERVICES, SETTINGS
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
+from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import connect
 from gateway.vendors.registry import build_adapters, build_clients
+from gateway.vendors.resilience import CircuitState
 from gateway.webhooks import receive_loop_webhook
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
+    request_id_var.set(request_id)
     response = await handler(request)
     response.headers["X-Request-Id"] = request_id
     return response
@@ -50,6 +53,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         await store.ensure_indexes()
         clients = build_clients(http, settings)
+        app[METRICS].watch(clients)
         adapters = build_adapters(clients)
         app[SERVICES] = Services(
             settings=settings,
@@ -60,6 +64,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             operations=OperationRunner(store, adapters, settings),
             lifecycle=Lifecycle(store, adapters),
             hub=ChangeHub(store.changes, settings.changes_poll_interval),
+            metrics=app[METRICS],
         )
         yield
     finally:
@@ -82,12 +87,22 @@ async def readyz(request: web.Request) -> web.Response:
         mongodb = "ok"
     except Exception as exc:
         mongodb = f"error: {type(exc).__name__}"
-    vendors = {vendor.value: {"configured": client.configured} for vendor, client in services.clients.items()}
-    ready = mongodb == "ok" and any(v["configured"] for v in vendors.values())
+    vendors = {
+        vendor.value: {"configured": client.configured, "circuit": client.breaker.state.value}
+        for vendor, client in services.clients.items()
+    }
+    # One sick vendor does not make the gateway unready (its answers say so); all of them down does.
+    ready = mongodb == "ok" and any(v["configured"] and v["circuit"] != CircuitState.OPEN for v in vendors.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "mongodb": mongodb, "vendors": vendors},
         status=200 if ready else 503,
     )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = services.metrics.render(services.clients)
+    return web.Response(body=body, headers={"Content-Type": services.metrics.content_type})
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -99,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[AUTHENTICATOR] = authenticator
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(
         background_task(
@@ -117,9 +133,14 @@ def create_app(settings: Settings) -> web.Application:
     )
     # Follows the change feed for this replica's subscribers.
     app.cleanup_ctx.append(background_task("change-hub", lambda app, stop: app[SERVICES].hub.run(stop)))
-    view = GatewayView(schema=build_schema(), graphql_ide="graphiql" if settings.graphiql else None)
+    view = GatewayView(
+        schema=build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allowed_origins=settings.cors.allow_origins,
+    )
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/webhooks/loop", loop_webhook)
     return app

@@ -1,11 +1,14 @@
-"""`live-gateway serve | demo | simulate | export-schema`."""
+"""`live-gateway serve | demo | simulate | export-schema | token | api-key`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import logging
+import json
+import multiprocessing
+import os
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -13,8 +16,10 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
-from gateway.settings import LivepushSettings, LoopSettings, Settings, StreamloopSettings
+from gateway.observability import configure_logging
+from gateway.settings import LivepushSettings, LoopSettings, Role, Settings, StreamloopSettings
 
 SUBSCRIPTION = """subscription {
   liveEventUpdated(filter: {sources: [STREAMLOOP_STREAM]}) { id title status vendorStatus isLive }
@@ -37,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="run the gateway (settings from LIVE_GATEWAY_* and .env)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="processes sharing the port (default: LIVE_GATEWAY_WORKERS, 1)")
 
     demo = commands.add_parser("demo", help="simulators + embedded MongoDB + gateway with GraphiQL")
     demo.add_argument("--host", default="127.0.0.1")
@@ -53,10 +59,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     export = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     export.add_argument("--output", type=Path)
 
+    token = commands.add_parser("token", help="sign a bearer token with LIVE_GATEWAY_AUTH__JWT_SECRET")
+    token.add_argument("--subject", required=True, help="who the token is for (the `sub` claim)")
+    token.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value)
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires")
+
+    api_key = commands.add_parser("api-key", help="make a new API key and the settings entry that accepts it")
+    api_key.add_argument("--name", required=True)
+    api_key.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value)
+
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
-        run_serve(args.host, args.port)
+        run_serve(args.host, args.port, args.workers)
+    elif args.command == "token":
+        print_token(args.subject, Role(args.role), args.ttl)
+    elif args.command == "api-key":
+        print_api_key(args.name, Role(args.role))
     elif args.command == "demo":
         asyncio.run(run_demo(args.host, args.port, args.sim_port, args.seed, args.count))
     elif args.command == "simulate":
@@ -65,11 +83,64 @@ def main(argv: Sequence[str] | None = None) -> None:
         export_schema(args.output)
 
 
-def run_serve(host: str | None, port: int | None) -> None:
+def run_serve(host: str | None, port: int | None, workers: int | None) -> None:
+    settings = Settings()
+    host, port, workers = host or settings.host, port or settings.port, workers or settings.workers
+    if workers == 1:
+        serve_one(host, port, reuse_port=False)
+        return
+    # Each worker binds the port with SO_REUSEPORT and the kernel spreads connections among them; they
+    # share nothing but MongoDB, as replicas on separate machines would.
+    spawn = multiprocessing.get_context("spawn")
+    children = [spawn.Process(target=serve_one, args=(host, port, True), daemon=False) for _ in range(workers)]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
+    sys.exit(max((child.exitcode or 0) for child in children))
+
+
+def serve_one(host: str, port: int, reuse_port: bool) -> None:
     from gateway.app import create_app
 
     settings = Settings()
-    web.run_app(create_app(settings), host=host or settings.host, port=port or settings.port)
+    configure_logging(settings.log_format, settings.log_level)
+    web.run_app(create_app(settings), host=host, port=port, reuse_port=reuse_port or None, access_log=None, print=None)
+
+
+def print_token(subject: str, role: Role, ttl: float) -> None:
+    from gateway.auth import issue_token
+
+    auth = Settings().auth
+    if auth.jwt_secret is None:
+        sys.exit("live-gateway token: set LIVE_GATEWAY_AUTH__JWT_SECRET to the gateway's HS256 secret")
+    print(
+        issue_token(
+            auth.jwt_secret.get_secret_value(),
+            subject=subject,
+            role=role,
+            ttl=ttl,
+            audience=auth.audience,
+            issuer=auth.issuer,
+        )
+    )
+
+
+def print_api_key(name: str, role: Role) -> None:
+    from gateway.auth import hash_api_key, new_api_key
+
+    key = new_api_key()
+    entry = {"name": name, "sha256": hash_api_key(key), "role": role.value}
+    print(f"API key (send it as X-API-Key; it is shown once): {key}")
+    print(f"Settings entry (add it to LIVE_GATEWAY_AUTH__API_KEYS): {json.dumps(entry)}")
 
 
 def run_simulate(host: str, port: int, token: str) -> None:
@@ -132,12 +203,18 @@ async def first_draft_stream(sim_url: str, token: str) -> str | None:
 
 async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -> None:
     from gateway.app import create_app
+    from gateway.auth import issue_token
     from gateway.simulators import SimulatorConfig
     from gateway.simulators import create_app as create_simulators
 
+    configure_logging("text", "INFO")
     token = "sim-token"
     sim_url = f"http://{host}:{sim_port}"
     base = Settings()
+    # Authentication stays on in the demo: a secret of its own, and a token printed for GraphiQL.
+    auth = base.auth
+    if auth.enabled and auth.jwt_secret is None:
+        auth = auth.model_copy(update={"jwt_secret": SecretStr(secrets.token_urlsafe(32))})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -155,6 +232,7 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
         settings = base.model_copy(
             update={
                 "mongodb_uri": mongodb_uri,
+                "auth": auth,
                 # The demo follows the simulators closely, so that changes show up in seconds.
                 "index_refresh_interval": min(base.index_refresh_interval, 4.0),
                 "loop": LoopSettings(base_url=f"{sim_url}/loop", token=token),
@@ -165,7 +243,16 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
         async with serving(create_app(settings), host, port):
             print(f"\nlive-gateway demo is up\n  GraphiQL:   http://{host}:{port}/graphql")
             print(f"  simulators: {sim_url} (control: {sim_url}/_sim/stats)")
-            print(f"  MongoDB:    {mongodb_uri}\n\nA first query to paste into GraphiQL:\n\n{FIRST_QUERY}\n")
+            print(f"  MongoDB:    {mongodb_uri}")
+            if auth.enabled and auth.jwt_secret is not None:
+                bearer = issue_token(
+                    auth.jwt_secret.get_secret_value(), subject="demo", role=Role.ADMIN, ttl=12 * 3600,
+                    audience=auth.audience, issuer=auth.issuer,
+                )  # fmt: skip
+                print("\nAuthentication is on. Paste this into GraphiQL's Headers tab (an admin token for 12 hours):")
+                print(f'\n  {{"Authorization": "Bearer {bearer}"}}\n')
+                print(f"  curl: -H 'Authorization: Bearer {bearer}'")
+            print(f"\nA first query to paste into GraphiQL:\n\n{FIRST_QUERY}\n")
             stream = await first_draft_stream(sim_url, token)
             if stream:
                 print("Live updates: run this subscription in a second GraphiQL tab,\n")
