@@ -44,11 +44,12 @@ async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any]) ->
                     "targets": targets,
                 }
             }
+            body = {"query": CREATE, "variables": variables}
             started = time.perf_counter()
-            async with http.post(f"{stack.gateway_url}/graphql", json={"query": CREATE, "variables": variables}) as r:
-                body = await r.json()
+            async with http.post(f"{stack.gateway_url}/graphql", json=body, headers=stack.headers) as r:
+                answer = await r.json()
             elapsed = time.perf_counter() - started
-            payload = body["data"]["createLiveEvent"]
+            payload = answer["data"]["createLiveEvent"]
             assert not payload["failures"], payload["failures"]
             if n >= 3:
                 timings.append(elapsed * 1000)
