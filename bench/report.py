@@ -1,0 +1,319 @@
+"""What a run's measurements mean: overhead against the vendors, the targets, and the table.
+
+Everything here works on the results document (`bench/results/bench.json`), so it can be re-rendered
+from a file: `.venv/bin/python -m bench.report bench/results/bench.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: the scenarios under load, as the table names them
+SCENARIOS: dict[str, str] = {
+    "one_event_cold": "one event, cold",
+    "one_event_warm": "one event, warm",
+    "list_100_warm": "100-event list, warm",
+    "four_sources_cold": "four sources, cold",
+}
+SYSTEMS = ("gateway", "naive", "peer")
+#: the vendor reads a scenario cannot do without, each the vendor's "one object" endpoint called directly:
+#: the slowest of them is the physical limit (a warm read needs none)
+CRITICAL_PATH: dict[str, tuple[str, ...]] = {
+    "one_event_cold": ("loop_call",),
+    "one_event_warm": (),
+    "four_sources_cold": ("loop_call", "loop_session", "streamloop_stream", "livepush_stream"),
+}
+#: vendor requests per GraphQL request, as the table names them
+COUNTS: dict[str, str] = {
+    "one_event_cold": "one event by id, cold",
+    "one_event_warm": "one event by id, warm",
+    "list_100_cold": "100-event list, cold",
+    "list_100_warm": "100-event list, warm",
+    "nodes_50": "50 ids in one query",
+    "four_sources_cold": "one event from each source, cold",
+}
+
+#: the processes whose CPU time a load run accounts for
+CPU_COLUMNS = ("server", "mongodb", "simulators", "load tool")
+
+Results = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Our latency against the slowest vendor read on the critical path, measured at the same concurrency."""
+
+    p50_ms: float
+    p99_ms: float
+    vendor: str | None
+    vendor_p50_ms: float | None
+    vendor_p99_ms: float | None
+    ratio_p50: float | None
+
+
+def load_stats(results: Results, system: str, scenario: str, connections: int) -> Mapping[str, Any] | None:
+    found: Mapping[str, Any] | None = results.get("load", {}).get(system, {}).get(scenario, {}).get(str(connections))
+    return found
+
+
+def overhead(results: Results, system: str, scenario: str, connections: int) -> Overhead | None:
+    ours = load_stats(results, system, scenario, connections)
+    if ours is None or scenario not in CRITICAL_PATH:
+        return None
+    direct = results.get("vendor_calls", {})
+    measured = [
+        (name, direct[name][str(connections)])
+        for name in CRITICAL_PATH[scenario]
+        if str(connections) in direct.get(name, {})
+    ]
+    if len(measured) < len(CRITICAL_PATH[scenario]):
+        return None
+    if not measured:
+        return Overhead(ours["p50"], ours["p99"], None, None, None, None)
+    name, slowest = max(measured, key=lambda item: item[1]["p50"])
+    return Overhead(
+        p50_ms=ours["p50"] - slowest["p50"],
+        p99_ms=ours["p99"] - slowest["p99"],
+        vendor=name,
+        vendor_p50_ms=slowest["p50"],
+        vendor_p99_ms=slowest["p99"],
+        ratio_p50=ours["p50"] / slowest["p50"] if slowest["p50"] > 0 else None,
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: float | None
+    limit: float
+    unit: str
+    at_most: bool = True
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        return self.value <= self.limit if self.at_most else self.value >= self.limit
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self) | {"met": self.met}
+
+
+def _rps(results: Results, system: str, scenario: str, connections: int) -> float | None:
+    stats = load_stats(results, system, scenario, connections)
+    return None if stats is None else float(stats["rps"])
+
+
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    return None if top is None or bottom is None or bottom == 0 else top / bottom
+
+
+def _pick(value: Overhead | None, read: Callable[[Overhead], float | None]) -> float | None:
+    return None if value is None else read(value)
+
+
+def targets(results: Results) -> list[Target]:
+    levels: list[int] = list(results["meta"]["concurrency"])
+    top = max(levels)
+    out = [
+        Target(
+            f"one event, warm: overhead p50 at c{top}",
+            _pick(overhead(results, "gateway", "one_event_warm", top), lambda o: o.p50_ms),
+            2.0,
+            "ms",
+        ),
+        Target(
+            f"one event, warm: overhead p99 at c{top}",
+            _pick(overhead(results, "gateway", "one_event_warm", top), lambda o: o.p99_ms),
+            10.0,
+            "ms",
+        ),
+    ]
+    for c in levels:
+        out.append(
+            Target(
+                f"one event, cold: p50 / vendor at c{c}",
+                _pick(overhead(results, "gateway", "one_event_cold", c), lambda o: o.ratio_p50),
+                1.1,
+                "x",
+            )
+        )
+    for c in levels:
+        out.append(
+            Target(
+                f"four sources, cold: p50 / slowest vendor at c{c}",
+                _pick(overhead(results, "gateway", "four_sources_cold", c), lambda o: o.ratio_p50),
+                1.15,
+                "x",
+            )
+        )
+    fan_out = results.get("fan_out") or {}
+    out.append(
+        Target("fan-out to four targets: p50 / slowest vendor", fan_out.get("ratio_to_slowest_vendor"), 1.2, "x")
+    )
+    out.append(
+        Target(
+            f"four sources, cold: throughput at c{top} / peer's",
+            _ratio(_rps(results, "gateway", "four_sources_cold", top), _rps(results, "peer", "four_sources_cold", top)),
+            1.0,
+            "x",
+            at_most=False,
+        )
+    )
+    for c in levels:
+        out.append(
+            Target(
+                f"100-event list, warm: throughput at c{c} / naive's",
+                _ratio(_rps(results, "gateway", "list_100_warm", c), _rps(results, "naive", "list_100_warm", c)),
+                3.0,
+                "x",
+                at_most=False,
+            )
+        )
+    return out
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: Iterable[list[str]], left: int = 1) -> list[str]:
+    body = [header, *rows]
+    widths = [max(len(row[i]) for row in body) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(body):
+        cells = [cell.ljust(widths[i]) if i < left else cell.rjust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def render(results: Results) -> str:
+    meta = results["meta"]
+    lines = [
+        f"live-gateway bench ({'quick' if meta.get('quick') else 'full'} run, {meta['started_at']})",
+        f"vendor latency added (ms): {meta['vendor_latency_ms']}; {meta['seconds_per_run']} s per run after "
+        f"{meta['warmup_seconds']} s of warm-up; load: {meta.get('load_tool') or 'none'}; {meta['cpus']} CPUs",
+        "",
+        "Vendor requests per GraphQL request",
+    ]
+    counts = results.get("vendor_requests", {})
+    rows = [[label, *(_count(counts.get(key, {}).get(system)) for system in SYSTEMS)] for key, label in COUNTS.items()]
+    lines += _table(["", *SYSTEMS], rows)
+
+    vendor_calls = results.get("vendor_calls", {})
+    if vendor_calls:
+        lines += ["", "Vendor reads called directly (the physical limit), ms"]
+        rows = []
+        for name, by_c in vendor_calls.items():
+            for c, stats in by_c.items():
+                rows.append(
+                    [
+                        name,
+                        c,
+                        _num(stats["p50"], 2),
+                        _num(stats["p90"], 2),
+                        _num(stats["p99"], 2),
+                        _num(stats["rps"], 0),
+                    ]
+                )
+        lines += _table(["endpoint", "c", "p50", "p90", "p99", "req/s"], rows)
+
+    load = results.get("load", {})
+    if load:
+        lines += ["", "Latency (ms) and throughput under closed-loop load"]
+        rows = []
+        for scenario, label in SCENARIOS.items():
+            for system in SYSTEMS:
+                for c, stats in load.get(system, {}).get(scenario, {}).items():
+                    over = overhead(results, system, scenario, int(c))
+                    rows.append(
+                        [
+                            label,
+                            system,
+                            c,
+                            _num(stats["p50"], 2),
+                            _num(stats["p90"], 2),
+                            _num(stats["p99"], 2),
+                            _num(stats["rps"], 0),
+                            _num(_pick(over, lambda o: o.vendor_p50_ms), 2),
+                            _num(_pick(over, lambda o: o.p50_ms), 2),
+                            _num(_pick(over, lambda o: o.p99_ms), 2),
+                            _num(_pick(over, lambda o: o.ratio_p50), 2),
+                            "" if stats.get("clean", True) else "errors!",
+                        ]
+                    )
+        header = ["scenario", "system", "c", "p50", "p90", "p99", "req/s", "vendor p50", "over p50", "over p99"]
+        lines += _table([*header, "x vendor", ""], rows, left=2)
+        lines.append("over pXX: latency minus the slowest vendor read on the critical path at the same concurrency")
+
+    if load:
+        top = str(max(meta["concurrency"]))
+        rows = []
+        for scenario, label in SCENARIOS.items():
+            for system in SYSTEMS:
+                cpu = load.get(system, {}).get(scenario, {}).get(top, {}).get("cpu_ms_per_request")
+                if cpu:
+                    rows.append([label, system, *(_num(cpu.get(name), 2) for name in CPU_COLUMNS)])
+        if rows:
+            lines += ["", f"CPU time per request at c{top}, ms (two cores are shared by all of them)"]
+            lines += _table(["scenario", "system", *CPU_COLUMNS], rows, left=2)
+
+    fan_out = results.get("fan_out")
+    if fan_out:
+        lines += ["", "Fan-out create (one request at a time), ms"]
+        rows = [
+            [
+                "four targets",
+                _num(fan_out["fan_out_four_targets"]["p50_ms"]),
+                _num(fan_out["fan_out_four_targets"]["p90_ms"]),
+            ],
+            [
+                "slowest target alone",
+                _num(fan_out["slowest_target_alone"]["p50_ms"]),
+                _num(fan_out["slowest_target_alone"]["p90_ms"]),
+            ],
+            [
+                f"slowest vendor's create, direct ({fan_out['slowest_vendor']})",
+                _num(fan_out["slowest_vendor_create"]["p50_ms"]),
+                _num(fan_out["slowest_vendor_create"]["p90_ms"]),
+            ],
+        ]
+        lines += _table(["", "p50", "p90"], rows)
+        lines.append(
+            f"fan-out / slowest vendor: {_num(fan_out['ratio_to_slowest_vendor'], 2)}; "
+            f"fan-out / slowest target alone: {_num(fan_out['ratio_to_slowest_target_alone'], 2)}"
+        )
+
+    rss = results.get("peak_rss_bytes", {})
+    if rss:
+        lines += ["", "Peak RSS under the top concurrency, MiB"]
+        lines += _table(["process", "MiB"], [[name, _num(value / 2**20)] for name, value in rss.items()])
+
+    lines += ["", "Targets"]
+    rows = []
+    for target in results.get("targets", []):
+        sign = "<=" if target["at_most"] else ">="
+        met = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
+        rows.append([target["name"], _num(target["value"], 2), f"{sign} {target['limit']:g} {target['unit']}", met])
+    lines += _table(["target", "value", "limit", ""], rows)
+    return "\n".join(lines)
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def main() -> None:
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/bench.json")
+    print(render(json.loads(path.read_text())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,564 @@
+"""`make bench`: the gateway against the vendors, a naive baseline and a peer, measured in one run.
+
+Each part runs in a process of its own: the vendor simulators (a fixed latency added per vendor), the
+embedded MongoDB, two gateways (one warm: reads served from its cache while fresh; one cold: every read goes
+to the vendor, `FRESH_FOR=0`), the naive baseline (bench/naive.py), the peer (Hive Gateway, bench/hive.py;
+only where Node.js is installed), and the load tool (autocannon, bench/load.py) for every run.
+
+It measures vendor requests per GraphQL request (from the simulators' `/_sim/stats`), latency percentiles
+and throughput at each concurrency, the vendors' own read latency at the same concurrency (the physical
+limit), a fan-out create against the slowest vendor, and the peak RSS of each server under the top
+concurrency. Results go to a table on stdout and to bench/results/bench.json.
+
+    .venv/bin/python -m bench [--quick] [--duration 8] [--concurrency 1,10,50] [--latency-ms 20] [--no-peer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench import hive, queries
+from bench.fanout import TARGETS as FAN_OUT_TARGETS
+from bench.fanout import summary, timed_creates
+from bench.load import node_binary, run_load
+from bench.processes import TOKEN, Credentials, PeakRss, Stack, command, cpu_seconds, free_port, gateway_env
+from bench.report import render, targets
+from gateway.ids import encode_global_id
+from gateway.model import Source
+from gateway.store.embedded import EmbeddedMongo
+
+RESULTS = Path("bench/results")
+VENDORS = ("loop", "streamloop", "livepush")
+SIM_HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+SEED = 7
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+
+def http_json(method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def graphql_body(query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"query": query, "variables": dict(variables or {})}
+
+
+def ask(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
+    """One GraphQL request that must answer every field without an error."""
+    answer = http_json("POST", f"{url}/graphql", body, headers)
+    if answer.get("errors") or not answer.get("data") or any(v is None for v in answer["data"].values()):
+        raise BenchError(f"{url}: {json.dumps(answer)[:600]}")
+    data: dict[str, Any] = answer["data"]
+    return data
+
+
+# -- The processes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    pid: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Running:
+    sim_url: str
+    sim_pid: int
+    mongo_pid: int
+    warm: Server
+    cold: Server
+    naive: Server
+    credentials: Credentials
+    peer: Server | None = None
+
+
+def python_server(
+    module: str, *args: str, env: Mapping[str, str], ready: str, log: Path
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    return command([sys.executable, "-m", module, *args], env=env, ready=ready, log=log)
+
+
+@contextlib.contextmanager
+def running(args: argparse.Namespace, logs: Path) -> Iterator[Running]:
+    credentials = Credentials()
+    sim_port = free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    with contextlib.ExitStack() as stack:
+        data = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        mongo = stack.enter_context(EmbeddedMongo(data_dir=data))
+        simulators = stack.enter_context(
+            python_server(
+                "bench.simulators",
+                "--port",
+                str(sim_port),
+                "--token",
+                TOKEN,
+                env=os.environ,
+                ready=f"{sim_url}/_sim/health",
+                log=logs / "simulators.log",
+            )
+        )
+        servers: dict[str, Server] = {}
+        settings = {
+            # Everything read stays fresh for the whole run: warm means served from the cache.
+            "warm": {"LIVE_GATEWAY_INDEX_REFRESH_INTERVAL": "3600"}
+            | {f"LIVE_GATEWAY_{v.upper()}__FRESH_FOR": "3600" for v in VENDORS},
+            # Nothing cached is fresh: every read goes to its vendor (and is written back, as a miss is).
+            "cold": {f"LIVE_GATEWAY_{v.upper()}__FRESH_FOR": "0" for v in VENDORS},
+        }
+        for name, overrides in settings.items():
+            port = free_port()
+            env = gateway_env(
+                sim_url, mongo.uri, credentials, LIVE_GATEWAY_MONGODB_DATABASE=f"bench_{name}", **overrides
+            )
+            url = f"http://127.0.0.1:{port}"
+            child = stack.enter_context(
+                python_server(
+                    "gateway.cli",
+                    "serve",
+                    "--port",
+                    str(port),
+                    env=env,
+                    ready=f"{url}/healthz",
+                    log=logs / f"gateway-{name}.log",
+                )
+            )
+            servers[name] = Server(f"gateway ({name})", url, child.pid, credentials.headers)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        naive_env = gateway_env(sim_url, mongo.uri, credentials)
+        child = stack.enter_context(
+            python_server(
+                "bench.naive", "--port", str(port), env=naive_env, ready=f"{url}/healthz", log=logs / "naive.log"
+            )
+        )
+        servers["naive"] = Server("naive", url, child.pid)
+        yield Running(
+            sim_url=sim_url,
+            sim_pid=simulators.pid,
+            mongo_pid=mongo.pid or 0,
+            warm=servers["warm"],
+            cold=servers["cold"],
+            naive=servers["naive"],
+            credentials=credentials,
+        )
+
+
+@contextlib.contextmanager
+def peer_server(run: Running, logs: Path, status: dict[str, str]) -> Iterator[Server | None]:
+    """The peer, or None (with the reason in `status`) where it cannot run here."""
+    if not hive.available():
+        status["peer"] = "skipped: node or npm is not installed"
+        yield None
+        return
+    try:
+        supergraph = logs.parent / "peer-supergraph.graphql"
+        hive.compose(run.sim_url, supergraph, logs / "peer-compose.log")
+        with hive.serve(supergraph, logs / "peer.log") as peer:
+            status["peer"] = "ran"
+            yield Server("peer", peer.url, peer.pid)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        status["peer"] = f"failed: {exc}"
+        yield None
+
+
+# -- What is measured ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ids:
+    """Seeded native ids per source."""
+
+    by_source: dict[Source, list[str]]
+
+    def native(self, source: Source, n: int) -> str:
+        return self.by_source[source][n]
+
+    def global_id(self, source: Source, n: int) -> str:
+        return encode_global_id(source, self.native(source, n))
+
+    def four(self, n: int) -> dict[str, str]:
+        return {
+            "call": self.global_id(Source.LOOP_CALL, n),
+            "session": self.global_id(Source.LOOP_SESSION, n),
+            "stream": self.global_id(Source.STREAMLOOP_STREAM, n),
+            "push": self.global_id(Source.LIVEPUSH_STREAM, n),
+        }
+
+    def four_native(self, n: int) -> dict[str, str]:
+        return {
+            "call": self.native(Source.LOOP_CALL, n),
+            "session": self.native(Source.LOOP_SESSION, n),
+            "stream": self.native(Source.STREAMLOOP_STREAM, n),
+            "push": self.native(Source.LIVEPUSH_STREAM, n),
+        }
+
+    def fifty(self, start: int) -> list[str]:
+        """50 ids over the four sources in turn, none of them read before."""
+        sources = list(Source)
+        return [self.global_id(sources[i % 4], start + i // 4) for i in range(50)]
+
+
+def seed(sim_url: str, count: int) -> Ids:
+    seeded = http_json("POST", f"{sim_url}/_sim/seed", {"seed": SEED, "count": count})
+    return Ids({source: seeded[source.value.lower()] for source in Source})
+
+
+def vendor_requests(sim_url: str, send: Callable[[], object]) -> int:
+    """How many vendor requests `send` caused, by the simulators' count."""
+    http_json("POST", f"{sim_url}/_sim/stats/reset")
+    send()
+    rows = http_json("GET", f"{sim_url}/_sim/stats")["requests"]
+    bad = [row for row in rows if row["status"] >= 400 or row["status"] == 0]
+    if bad:
+        raise BenchError(f"vendor requests failed: {bad}")
+    return sum(int(row["count"]) for row in rows)
+
+
+def count_requests(run: Running, ids: Ids) -> dict[str, dict[str, int | None]]:
+    counts: dict[str, dict[str, int | None]] = {}
+
+    def measure(key: str, system: str, server: Server, body: dict[str, Any]) -> None:
+        counts.setdefault(key, {})[system] = vendor_requests(run.sim_url, lambda: ask(server.url, body, server.headers))
+
+    one = graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, 1)})
+    four = graphql_body(queries.FOUR_SOURCES, ids.four(2))
+    nodes = graphql_body(queries.NODES, {"ids": ids.fifty(3)})
+    listing = graphql_body(queries.LIST_100)
+    # In this order: a listing caches what it lists, so the reads by id come first, each of ids never read.
+    for system, server in (("gateway", run.warm), ("naive", run.naive)):
+        measure("one_event_cold", system, server, one)
+        measure("one_event_warm", system, server, one)
+        measure("four_sources_cold", system, server, four)
+        measure("nodes_50", system, server, nodes)
+        measure("list_100_cold", system, server, listing)
+        measure("list_100_warm", system, server, listing)
+    if run.peer is not None:
+        peer_one = graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, 1)})
+        measure("one_event_cold", "peer", run.peer, peer_one)
+        measure("one_event_warm", "peer", run.peer, peer_one)
+        measure("four_sources_cold", "peer", run.peer, graphql_body(queries.PEER_FOUR_SOURCES, ids.four_native(2)))
+    return counts
+
+
+@dataclass
+class Scenario:
+    system: str
+    name: str
+    server: Server
+    body: dict[str, Any]
+
+
+def scenarios(run: Running, ids: Ids) -> list[Scenario]:
+    one = graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, 0)})
+    four = graphql_body(queries.FOUR_SOURCES, ids.four(0))
+    listing = graphql_body(queries.LIST_100)
+    out = [
+        Scenario("gateway", "one_event_cold", run.cold, one),
+        Scenario("gateway", "one_event_warm", run.warm, one),
+        Scenario("gateway", "list_100_warm", run.warm, listing),
+        Scenario("gateway", "four_sources_cold", run.cold, four),
+        Scenario("naive", "one_event_cold", run.naive, one),
+        Scenario("naive", "list_100_warm", run.naive, listing),
+        Scenario("naive", "four_sources_cold", run.naive, four),
+    ]
+    if run.peer is not None:
+        peer_one = graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, 0)})
+        out += [
+            Scenario("peer", "one_event_cold", run.peer, peer_one),
+            Scenario(
+                "peer", "four_sources_cold", run.peer, graphql_body(queries.PEER_FOUR_SOURCES, ids.four_native(0))
+            ),
+        ]
+    return out
+
+
+def vendor_reads(sim_url: str, ids: Ids) -> dict[str, str]:
+    """Each source's "one object" read at its vendor, called directly."""
+    return {
+        "loop_call": f"{sim_url}/loop/v1/live/calls/{ids.native(Source.LOOP_CALL, 0)}",
+        "loop_session": f"{sim_url}/loop/v1/sessions/{ids.native(Source.LOOP_SESSION, 0)}",
+        "streamloop_stream": f"{sim_url}/streamloop/v1/streams/{ids.native(Source.STREAMLOOP_STREAM, 0)}",
+        "livepush_stream": f"{sim_url}/livepush/streams/{ids.native(Source.LIVEPUSH_STREAM, 0)}",
+    }
+
+
+class CpuUse:
+    """CPU time each process (and the load tool, a child of ours) spends while the block runs."""
+
+    def __init__(self, pids: Mapping[str, int]) -> None:
+        self.pids = dict(pids)
+        self.used: dict[str, float] = {}
+
+    @staticmethod
+    def _children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def __enter__(self) -> CpuUse:
+        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"load tool": self._children()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"load tool": self._children()}
+        self.used = {name: end[name] - self._start[name] for name in end}
+
+    def per_request(self, requests: int, measured_share: float) -> dict[str, float]:
+        """Milliseconds of CPU per answered request; the warm-up's share of the time is taken out."""
+        if requests <= 0:
+            return {}
+        return {name: seconds * measured_share * 1000 / requests for name, seconds in self.used.items()}
+
+
+def measure_load(
+    run: Running, ids: Ids, args: argparse.Namespace, say: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, int], str]:
+    vendor_calls: dict[str, dict[str, Any]] = {}
+    load: dict[str, dict[str, dict[str, Any]]] = {}
+    peaks: dict[str, int] = {}
+    tool = ""
+    top = max(args.concurrency)
+    for c in args.concurrency:
+        for name, url in vendor_reads(run.sim_url, ids).items():
+            stats = run_load(url, connections=c, duration=args.duration, warmup=args.warmup, headers=SIM_HEADERS)
+            vendor_calls.setdefault(name, {})[str(c)] = stats.as_json()
+            say(f"  vendor {name:<18} c={c:<3} p50 {stats.p50:7.2f} ms  {stats.rps:8.0f} req/s")
+            tool = stats.tool
+        for scenario in scenarios(run, ids):
+            # Also primes the warm gateway's cache, and proves the answer is whole before timing it.
+            ask(scenario.server.url, scenario.body, scenario.server.headers)
+            cpu = CpuUse({"server": scenario.server.pid, "mongodb": run.mongo_pid, "simulators": run.sim_pid})
+            with cpu, PeakRss(scenario.server.pid) as rss:
+                stats = run_load(
+                    f"{scenario.server.url}/graphql",
+                    connections=c,
+                    duration=args.duration,
+                    warmup=args.warmup,
+                    method="POST",
+                    headers={"Content-Type": "application/json", **scenario.server.headers},
+                    body=json.dumps(scenario.body),
+                )
+            if c == top:
+                peaks[scenario.server.name] = max(peaks.get(scenario.server.name, 0), rss.peak)
+            per_request = cpu.per_request(stats.ok, stats.seconds / (stats.seconds + args.warmup))
+            load.setdefault(scenario.system, {}).setdefault(scenario.name, {})[str(c)] = stats.as_json() | {
+                "cpu_ms_per_request": per_request
+            }
+            flag = (
+                "" if stats.clean else f"  ({stats.non2xx} non-2xx, {stats.errors} errors, {stats.timeouts} timeouts)"
+            )
+            say(
+                f"  {scenario.system:<7} {scenario.name:<18} c={c:<3} p50 {stats.p50:7.2f} ms  "
+                f"p99 {stats.p99:7.2f} ms  {stats.rps:8.0f} req/s{flag}"
+            )
+    return vendor_calls, load, peaks, tool
+
+
+# The body of a direct create at each vendor, as small as its contract allows.
+DIRECT_CREATES: dict[str, tuple[str, dict[str, Any]]] = {
+    "loop": (
+        "/loop/v1/sessions",
+        {
+            "host_id": "host-1",
+            "brand_id": "brand-1",
+            "title": "Bench show",
+            "scheduled_at": "2031-05-01T18:00:00Z",
+            "max_participants": 100,
+        },
+    ),
+    "streamloop": ("/streamloop/v1/streams", {"name": "Bench show", "quality": "q_1080p", "destinationID": "dest-1"}),
+    "livepush": ("/livepush/streams", {"category": "simulcast", "name": "Bench show"}),
+}
+SLOWEST_TARGET = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}
+
+
+async def direct_creates(sim_url: str, vendor: str, requests: int) -> list[float]:
+    """A create at one vendor, called directly, one at a time: what the slowest target costs by itself."""
+    path, body = DIRECT_CREATES[vendor]
+    timings: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        for n in range(requests + 3):
+            started = time.perf_counter()
+            async with http.post(f"{sim_url}{path}", json=body, headers=SIM_HEADERS) as resp:
+                await resp.read()
+                if resp.status != 201:
+                    raise BenchError(f"direct create at {vendor} answered {resp.status}")
+            if n >= 3:
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def measure_fan_out(run: Running, latency: Mapping[str, float], requests: int) -> dict[str, Any]:
+    slowest = max(latency, key=lambda v: latency[v])
+    target = SLOWEST_TARGET[slowest]
+    stack = Stack(sim_url=run.sim_url, gateway_url=run.warm.url, gateway_pid=run.warm.pid, credentials=run.credentials)
+
+    async def measure() -> tuple[list[float], list[float], list[float]]:
+        return (
+            await timed_creates(stack, requests, FAN_OUT_TARGETS),
+            await timed_creates(stack, requests, {target: FAN_OUT_TARGETS[target]}),
+            await direct_creates(run.sim_url, slowest, requests),
+        )
+
+    four, alone, direct = asyncio.run(measure())
+    fan_out, alone_s, direct_s = summary(four), summary(alone), summary(direct)
+    return {
+        "requests": requests,
+        "slowest_vendor": slowest,
+        "fan_out_four_targets": fan_out,
+        "slowest_target_alone": alone_s,
+        "slowest_vendor_create": direct_s,
+        "ratio_to_slowest_vendor": fan_out["p50_ms"] / direct_s["p50_ms"],
+        "ratio_to_slowest_target_alone": fan_out["p50_ms"] / alone_s["p50_ms"],
+    }
+
+
+# -- The run ------------------------------------------------------------------------------------------
+
+
+def node_version() -> str | None:
+    node = node_binary()
+    if node is None:
+        return None
+    return subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip() or None
+
+
+def bench(args: argparse.Namespace, say: Callable[[str], None] = print) -> dict[str, Any]:
+    latency = {"loop": args.loop_ms, "streamloop": args.streamloop_ms, "livepush": args.livepush_ms}
+    output: Path = args.output
+    logs = output.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    status: dict[str, str] = {}
+    meta: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "seconds_per_run": args.duration,
+        "warmup_seconds": args.warmup,
+        "concurrency": list(args.concurrency),
+        "vendor_latency_ms": latency,
+        "seeded_per_source": args.count,
+        "python": platform.python_version(),
+        "node": node_version(),
+        "cpus": os.cpu_count(),
+        "status": status,
+    }
+    results: dict[str, Any] = {"meta": meta}
+    load_possible = node_binary() is not None
+    if load_possible:
+        say("installing bench/peer's packages (autocannon, Hive Gateway, Mesh Compose) when needed")
+        try:
+            hive.install(logs / "npm-install.log")
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            status["load"] = status["peer"] = f"failed: {exc}"
+            load_possible = False
+    else:
+        status["load"] = status["peer"] = "skipped: node is not installed"
+    if args.no_peer:
+        status["peer"] = "skipped: --no-peer"
+
+    say("starting the simulators, MongoDB, two gateways and the naive baseline")
+    with running(args, logs) as run:
+        ids = seed(run.sim_url, args.count)
+        http_json("POST", f"{run.sim_url}/_sim/faults", {v: {"latency_ms": ms} for v, ms in latency.items()})
+        with contextlib.ExitStack() as stack:
+            if load_possible and not args.no_peer:
+                say("composing and starting the peer (Hive Gateway)")
+                run.peer = stack.enter_context(peer_server(run, logs, status))
+            say("counting vendor requests per GraphQL request")
+            results["vendor_requests"] = count_requests(run, ids)
+            if load_possible:
+                say("load runs")
+                vendor_calls, load, peaks, tool = measure_load(run, ids, args, say)
+                results["vendor_calls"], results["load"], results["peak_rss_bytes"] = vendor_calls, load, peaks
+                meta["load_tool"] = tool
+                status["load"] = "ran"
+        say("fan-out create")
+        results["fan_out"] = measure_fan_out(run, latency, args.fan_out_requests)
+    results["targets"] = [target.as_json() for target in targets(results)]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def concurrency_list(text: str) -> list[int]:
+    levels = sorted({int(part) for part in text.split(",") if part.strip()})
+    if not levels or levels[0] < 1:
+        raise argparse.ArgumentTypeError("concurrency levels are whole numbers of at least 1, e.g. 1,10,50")
+    return levels
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: short runs at c1 and c50, fewer creates")
+    parser.add_argument("--duration", type=float, help="seconds of load per run (default 8; quick 1)")
+    parser.add_argument(
+        "--warmup", type=float, help="seconds of load before each run, not measured (default 2; quick 0)"
+    )
+    parser.add_argument(
+        "--concurrency", type=concurrency_list, help="connections per run (default 1,10,50; quick 1,50)"
+    )
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="added latency of every vendor (default 20)")
+    parser.add_argument("--loop-ms", type=float, help="Loop Live's added latency (default --latency-ms)")
+    parser.add_argument("--streamloop-ms", type=float, help="Streamloop's added latency (default --latency-ms)")
+    parser.add_argument("--livepush-ms", type=float, help="Livepush's added latency (default --latency-ms)")
+    parser.add_argument("--count", type=int, default=40, help="events seeded per source (at least 16; default 40)")
+    parser.add_argument("--fan-out-requests", type=int, help="creates timed per fan-out series (default 40; quick 10)")
+    parser.add_argument("--no-peer", action="store_true", help="leave the peer out")
+    parser.add_argument("--output", type=Path, default=RESULTS / "bench.json")
+    args = parser.parse_args(argv)
+    defaults = {"duration": 1.0, "warmup": 0.0, "concurrency": [1, 50], "fan_out_requests": 10} if args.quick else {}
+    defaults = {"duration": 8.0, "warmup": 2.0, "concurrency": [1, 10, 50], "fan_out_requests": 40} | defaults
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    for vendor in VENDORS:
+        if getattr(args, f"{vendor}_ms") is None:
+            setattr(args, f"{vendor}_ms", args.latency_ms)
+    if args.count < 16:
+        parser.error("--count must be at least 16: the 50-id query needs 13 unread ids per source")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    results = bench(args, say=lambda line: print(line, file=sys.stderr, flush=True))
+    print(render(results))
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
