@@ -45,6 +45,10 @@ class ErrorCodes(SchemaExtension):
         if isinstance(original, GatewayError):
             error.extensions = original.extensions()
             return error
+        if isinstance(original, GraphQLError) and original.extensions and "code" in original.extensions:
+            # raised on purpose with a code of its own (a permission class's FORBIDDEN)
+            error.extensions = original.extensions
+            return error
         if original is None:
             if not error.extensions or "code" not in error.extensions:
                 error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
