@@ -14,6 +14,7 @@ from gateway.access import access_middleware
 from gateway.auth import Authenticator
 from gateway.background import background_task
 from gateway.context import Services
+from gateway.cors import cors_middleware
 from gateway.graphql_http import GatewayView
 from gateway.index import EventIndex
 from gateway.keys import AUTHENTICATOR, METRICS, REQUEST_ID, SERVICES, SETTINGS
@@ -109,7 +110,7 @@ def create_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings.auth)
     authenticator.check_configured()
     app = web.Application(
-        middlewares=[request_id_middleware, access_middleware(settings, authenticator)],
+        middlewares=[request_id_middleware, cors_middleware(settings.cors), access_middleware(settings, authenticator)],
         client_max_size=settings.limits.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -1,0 +1,123 @@
+"""CORS for /graphql: which browser origins may call the API, answered before any credentials are checked.
+
+It sits before the access middleware, so a preflight needs no credentials and a 401 or 429 still carries
+the headers a browser needs to show its caller the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+
+import orjson
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
+from multidict import CIMultiDict
+from strawberry.http.websocket_origin import normalize_allowed_origins, normalize_origin
+
+from gateway.access import GRAPHQL_PATH
+from gateway.settings import CorsSettings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ALLOW_METHODS = "GET, POST"
+ALLOW_HEADERS = "Content-Type, Authorization, X-API-Key, X-Request-Id, Idempotency-Key"
+#: response headers a page may read besides the CORS-safelisted ones
+EXPOSE_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate"
+
+
+def add_vary(headers: CIMultiDict[str], name: str) -> None:
+    """Adds `name` to Vary, keeping what is there: caches must key the response by that request header."""
+    present = [token.strip() for token in headers.get(hdrs.VARY, "").split(",") if token.strip()]
+    if "*" in present or name.lower() in (token.lower() for token in present):
+        return
+    headers[hdrs.VARY] = ", ".join([*present, name])
+
+
+class CorsPolicy:
+    """The origins allowed by settings.cors; "*" admits any origin."""
+
+    def __init__(self, settings: CorsSettings) -> None:
+        # Fails at start-up on a value that is not an origin, rather than never matching later.
+        origins = normalize_allowed_origins(settings.allow_origins)
+        self.enabled = bool(origins)
+        self.any_origin = "*" in origins
+        self.origins = origins - {"*"}
+        self.credentials = settings.allow_credentials
+        self.max_age = settings.max_age
+
+    def allow_origin(self, origin: str) -> str | None:
+        """The Access-Control-Allow-Origin answer to `origin`, or None when that origin may not call."""
+        if self.any_origin and not self.credentials:
+            return "*"
+        normalized = normalize_origin(origin)
+        # "null" (sandboxed frames, file: pages) is never echoed: any page can make itself that origin.
+        if normalized is None:
+            return None
+        if self.any_origin or normalized in self.origins:
+            # Browsers compare the answer with the Origin they sent, byte for byte.
+            return origin
+        return None
+
+    def decorate(self, headers: CIMultiDict[str], allowed: str | None) -> None:
+        """Marks a response (any status) to a request that came with an Origin."""
+        add_vary(headers, "Origin")
+        if allowed is not None:
+            self._allow(headers, allowed)
+            headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
+
+    def _allow(self, headers: CIMultiDict[str], allowed: str) -> None:
+        headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = allowed
+        if self.credentials:
+            headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
+
+    def preflight(self, origin: str) -> web.Response:
+        allowed = self.allow_origin(origin)
+        if allowed is None:
+            body = {
+                "errors": [{"message": f"origin {origin} may not call this API", "extensions": {"code": "FORBIDDEN"}}]
+            }
+            response = web.Response(status=403, body=orjson.dumps(body), content_type="application/json")
+            add_vary(response.headers, "Origin")
+            return response
+        # The lists are answered whatever was asked: the browser compares them with its request and refuses
+        # anything else itself.
+        response = web.Response(status=204)
+        add_vary(response.headers, "Origin")
+        self._allow(response.headers, allowed)
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOW_METHODS
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ALLOW_HEADERS
+        response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = str(self.max_age)
+        return response
+
+
+def is_preflight(request: web.Request) -> bool:
+    return (
+        request.method == hdrs.METH_OPTIONS
+        and hdrs.ORIGIN in request.headers
+        and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
+    )
+
+
+def cors_middleware(settings: CorsSettings, paths: Collection[str] = (GRAPHQL_PATH,)) -> Middleware:
+    """Answers preflights and marks responses to allowed origins; with no origins configured it does nothing."""
+    policy = CorsPolicy(settings)
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not policy.enabled or request.path not in paths:
+            return await handler(request)
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin is not None and is_preflight(request):
+            return policy.preflight(origin)
+        allowed = policy.allow_origin(origin) if origin is not None else None
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            policy.decorate(exc.headers, allowed)
+            raise
+        # A websocket has sent its headers by the time its handler returns; CORS does not apply to it anyway.
+        if not response.prepared:
+            policy.decorate(response.headers, allowed)
+        return response
+
+    return cors
