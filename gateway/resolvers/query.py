@@ -74,10 +74,12 @@ class Query:
         return await load_event(info, id)
 
     @strawberry.field(
-        description="Several objects by global id, in order; null for each that does not exist.",
+        description=f"Several objects by global id (at most {MAX_PAGE}), in order; null for each that does not exist.",
         permission_classes=VIEWER,
     )
     def nodes(self, info: GraphQLInfo, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_PAGE:
+            raise BadUserInput(f"at most {MAX_PAGE} ids at once, got {len(ids)}", field="ids")
         # One awaitable per id, which graphql-core awaits item by item: each id fails or succeeds on its
         # own (an error sits at its index), and all of them batch into the same loaders.
         pending: list[Awaitable[Node | None]] = [load_event(info, i) for i in ids]

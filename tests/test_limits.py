@@ -1,0 +1,110 @@
+"""Queries over a limit are refused with a clear error before any vendor is called."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from graphql import get_introspection_query
+
+from gateway.settings import LimitSettings
+from tests.conftest import Sim
+from tests.gateway_harness import Gateway
+
+EVENT = "id title status"
+
+
+async def refused(gw: Gateway, sim: Sim, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    before = await sim.vendor_requests()
+    status, body = await gw.post(query, variables)
+    assert status in (200, 400)
+    assert "data" not in body or body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", error
+    assert await sim.vendor_requests() == before
+    return error
+
+
+LIMITS = LimitSettings(max_depth=3, max_aliases=5, max_tokens=400, max_cost=400, default_list_size=20)
+
+
+@pytest.fixture
+async def limited(make_gateway: Callable[..., Any]) -> Any:
+    async with make_gateway(limits=LIMITS) as gw:
+        yield gw
+
+
+async def test_a_deep_query_is_refused(limited: Gateway, sim: Sim) -> None:
+    # liveEvents > edges > node > freshness > servedFrom: the deepest path the schema has, 4 below the root
+    shallow = "{ liveEvents { edges { node { id } } } }"
+    assert "errors" not in (await limited.post(shallow))[1]
+    deep = "{ liveEvents { edges { node { ... on LiveEvent { freshness { servedFrom } } } } } }"
+    error = await refused(limited, sim, deep)
+    assert "exceeds maximum operation depth of 3" in error["message"]
+    # Depth through a fragment counts the same.
+    spread = "{ liveEvents { edges { node { ...F } } } } fragment F on LiveEvent { freshness { servedFrom } }"
+    await refused(limited, sim, spread)
+
+
+async def test_many_aliases_are_refused(limited: Gateway, sim: Sim) -> None:
+    query = "{ " + " ".join(f"v{i}: vendors {{ vendor }}" for i in range(6)) + " }"
+    error = await refused(limited, sim, query)
+    assert "aliases" in error["message"]
+
+
+async def test_a_wide_document_is_refused_by_its_tokens(limited: Gateway, sim: Sim) -> None:
+    query = "{ vendors { " + " ".join(["vendor"] * 500) + " } }"
+    error = await refused(limited, sim, query)
+    assert "tokens" in error["message"]
+
+
+async def test_a_costly_page_is_refused_with_its_cost(limited: Gateway, sim: Sim) -> None:
+    query = f"{{ liveEvents(first: 100) {{ edges {{ node {{ {EVENT} }} }} }} }}"
+    error = await refused(limited, sim, query)
+    # 1 (liveEvents) + 100 x (edges 1 + node (1 + 3 fields))
+    assert error["extensions"]["cost"] == 1 + 100 * (1 + 1 + 3)
+    assert error["extensions"]["maxCost"] == 400
+    assert "first/last" in error["message"]
+
+
+async def test_cost_counts_a_size_given_in_a_variable(limited: Gateway, sim: Sim) -> None:
+    query = f"query($n: Int) {{ liveEvents(first: $n) {{ edges {{ node {{ {EVENT} }} }} }} }}"
+    await refused(limited, sim, query, {"n": 100})
+    status, body = await limited.post(query, {"n": 10})
+    assert status == 200 and "errors" not in body
+
+
+async def test_cost_counts_a_batch_of_ids(limited: Gateway, sim: Sim) -> None:
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on LiveEvent { id title status vendorStatus } } }"
+    error = await refused(limited, sim, query, {"ids": [f"id{i}" for i in range(200)]})
+    assert error["extensions"]["cost"] == 1 + 200 * 4
+
+
+async def test_a_page_without_a_size_counts_as_the_default(limited: Gateway, sim: Sim) -> None:
+    # 1 + 20 x (1 + 1 + 3) = 101 passes; 1 + 20 x (1 + 1 + 30) = 681 does not.
+    status, body = await limited.post(f"{{ liveEvents {{ edges {{ node {{ {EVENT} }} }} }} }}")
+    assert status == 200 and "errors" not in body
+    many = " ".join(f"f{i}: title" for i in range(5)) + " " + " ".join(["id title status"] * 9)
+    error = await refused(limited, sim, f"{{ liveEvents {{ edges {{ node {{ {many} }} }} }} }}")
+    assert error["extensions"]["cost"] > 400
+
+
+async def test_graphiql_introspection_passes_the_limits(limited: Gateway) -> None:
+    status, body = await limited.post(get_introspection_query(descriptions=True))
+    assert status == 200 and "errors" not in body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_a_body_over_the_size_limit_is_413(make_gateway: Callable[..., Any], sim: Sim) -> None:
+    async with make_gateway(limits=LimitSettings(max_body_bytes=4096)) as gw:
+        query = "{ vendors { vendor } }" + " " * 5000
+        async with gw.http.post(f"{gw.url}/graphql", json={"query": query}) as resp:
+            assert resp.status == 413
+        assert await sim.vendor_requests() == 0
+
+
+async def test_nodes_takes_at_most_a_page_of_ids(gateway: Gateway, sim: Sim) -> None:
+    body = await gateway.query("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ["x"] * 101})
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "retryable": False, "field": "ids"}
+    assert await sim.vendor_requests() == 0
