@@ -1,4 +1,9 @@
-"""GraphQL over HTTP: the aiohttp view that serves /graphql (queries, mutations, GraphiQL, websockets)."""
+"""GraphQL over HTTP: the aiohttp view that serves /graphql (queries, mutations, GraphiQL, websockets).
+
+It follows the GraphQL-over-HTTP specification: the response media type is negotiated by Accept
+(application/graphql-response+json or the legacy application/json), a request that is not a well-formed
+GraphQL-over-HTTP request is refused with a 4xx and a coded error, and nothing changes state over GET.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,117 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from aiohttp import ClientConnectionResetError, web
+from aiohttp import ClientConnectionResetError, hdrs, web
+from cross_web import AiohttpHTTPRequestAdapter, AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
+from multidict import MultiMapping
 from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
+from gateway.access import GRAPHQL_RESPONSE, is_graphiql_page
 from gateway.auth import API_KEY_HEADER
 from gateway.context import Context
+from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.keys import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SERVICES
+
+JSON = "application/json"
+#: the response media type this request negotiated
+MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
+
+#: subscriptions are served over websockets only; mutations never over GET (a safe method)
+HTTP_OPERATIONS: Mapping[str, frozenset[OperationType]] = {
+    hdrs.METH_GET: frozenset({OperationType.QUERY}),
+    hdrs.METH_POST: frozenset({OperationType.QUERY, OperationType.MUTATION}),
+}
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+UTF8 = frozenset({"utf-8", "utf8"})
+
+
+class RequestRefused(HTTPException):
+    """A request this endpoint does not serve, answered with its status and a coded GraphQL-shaped error."""
+
+    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status, message)
+        self.headers = dict(headers or {})
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type an Accept header asks for, or None when it admits neither GraphQL one.
+
+    The highest q wins; then a type named outright over one a wildcard admits; then the one listed first.
+    A bare wildcard gets application/json, which every client understands.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    ranked: list[tuple[float, int, int, int, str]] = []
+    # Listed so that on a full tie (one wildcard admitting both) the later one, application/json, wins.
+    for tie_break, offered in enumerate((GRAPHQL_RESPONSE, JSON)):
+        match = _best_range(accept, offered)
+        if match is not None and match[0] > 0:
+            quality, specificity, position = match
+            ranked.append((quality, specificity, -position, tie_break, offered))
+    return max(ranked)[-1] if ranked else None
+
+
+def _best_range(accept: str, offered: str) -> tuple[float, int, int] | None:
+    """(q, specificity, position) of the most specific media range in `accept` that admits `offered`."""
+    offered_type, offered_subtype = offered.split("/")
+    best: tuple[float, int, int] | None = None
+    for position, media_range in enumerate(accept.split(",")):
+        name, *params = (part.strip() for part in media_range.split(";"))
+        kind, _, subkind = name.lower().partition("/")
+        if name == "*":  # sent by some old clients for */*
+            kind, subkind = "*", "*"
+        if kind == offered_type and subkind == offered_subtype:
+            specificity = 2
+        elif kind == offered_type and subkind == "*":
+            specificity = 1
+        elif kind == "*" and subkind == "*":
+            specificity = 0
+        else:
+            continue
+        values = {key.strip().lower(): value.strip().strip('"') for key, _, value in (p.partition("=") for p in params)}
+        # Responses are always UTF-8: a range asking for another charset admits nothing we send.
+        if values.get("charset", "utf-8").lower() not in UTF8:
+            continue
+        try:
+            quality = min(max(float(values.get("q", "1")), 0.0), 1.0)
+        except ValueError:
+            continue
+        if best is None or specificity > best[1]:
+            best = (quality, specificity, position)
+    return best
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """True when the operation never ran: parsing, validation or variable coercion failed.
+
+    Field errors always carry a path; a request error never does. A response to a request error has no
+    `data` entry, as the GraphQL specification asks.
+    """
+    return result.data is None and bool(result.errors) and all(error.path is None for error in result.errors or ())
+
+
+def _request_error(message: str, code: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+def _error_body(message: str, code: str) -> bytes:
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
 
 
 class TextWebSocketAdapter(AiohttpWebSocketAdapter):
@@ -30,6 +136,174 @@ class TextWebSocketAdapter(AiohttpWebSocketAdapter):
 
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        if self.is_websocket_request(request):
+            return await self.run(request)
+        media_type = negotiate(request.headers.get(hdrs.ACCEPT))
+        response: web.StreamResponse
+        if request.method not in HTTP_OPERATIONS:
+            message = f"{request.method} is not served here: use GET or POST"
+            refused = RequestRefused(405, message, headers={hdrs.ALLOW: "GET, POST"})
+            response = self._refusal(refused, media_type or JSON)
+        elif self.graphql_ide and is_graphiql_page(request):
+            response = await self.render_graphql_ide(request)
+        elif media_type is None:
+            message = f"responses are {GRAPHQL_RESPONSE} or {JSON}, and the Accept header admits neither"
+            response = self._refusal(RequestRefused(406, message), JSON)
+        else:
+            request[MEDIA_TYPE] = media_type
+            try:
+                response = await self.run(request)
+            except HTTPException as exc:
+                response = self._refusal(exc, media_type)
+        add_vary(response.headers, "Accept")
+        return response
+
+    def _refusal(self, exc: HTTPException, media_type: str) -> web.Response:
+        code = STATUS_CODES.get(exc.status_code, "BAD_REQUEST")
+        headers = exc.headers if isinstance(exc, RequestRefused) else {}
+        return web.Response(
+            status=exc.status_code,
+            body=_error_body(exc.reason, code),
+            content_type=media_type,
+            charset="utf-8",
+            headers=headers,
+        )
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # Decided in __call__, by the same rule the access middleware uses to let the page through.
+        return False
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        assert isinstance(request, AiohttpHTTPRequestAdapter)
+        if request.method == hdrs.METH_GET:
+            params = self._url_params(request.request.query)
+        else:
+            params = await self._body_params(request)
+        return self._request_data(params)
+
+    def _url_params(self, query: MultiMapping[str]) -> dict[str, object]:
+        params: dict[str, object] = {}
+        for name in ("query", "operationName", "variables", "extensions"):
+            values = query.getall(name, [])
+            if len(values) > 1:
+                raise RequestRefused(400, f"`{name}` is given more than once")
+            if not values:
+                continue
+            # variables and extensions travel as JSON text; empty means absent, as for operationName.
+            if name in ("variables", "extensions") and values[0]:
+                params[name] = self._json(values[0], f"`{name}`")
+            elif name == "query" or values[0]:
+                params[name] = values[0]
+        return params
+
+    async def _body_params(self, request: AiohttpHTTPRequestAdapter) -> dict[str, object]:
+        content_type = request.request.headers.get(hdrs.CONTENT_TYPE)
+        if not content_type:
+            raise RequestRefused(415, f"a POST needs a Content-Type: send the request as {JSON}")
+        media_type, params = parse_content_type(content_type)
+        if media_type.lower() != JSON:
+            raise RequestRefused(415, f"a POST body must be {JSON}, not {media_type}")
+        if params.get("charset", "utf-8").lower() not in UTF8:
+            raise RequestRefused(415, f"a POST body must be UTF-8, not {params['charset']}")
+        try:
+            body = await request.get_body()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise RequestRefused(413, f"the body is larger than {request.request.client_max_size} bytes") from exc
+        if not body.strip():
+            raise RequestRefused(400, "the body is empty: send a JSON object with a `query`")
+        data = self._json(body, "the body")
+        if isinstance(data, list):
+            raise RequestRefused(400, "the body must be a JSON object: batched operations are not supported")
+        if not isinstance(data, dict):
+            raise RequestRefused(400, "the body must be a JSON object")
+        return data
+
+    def _json(self, text: str | bytes, what: str) -> object:
+        try:
+            return self.decode_json(text)
+        except orjson.JSONDecodeError as exc:
+            raise RequestRefused(400, f"{what} is not valid JSON: {exc}") from exc
+
+    def _request_data(self, params: Mapping[str, object]) -> GraphQLRequestData:
+        query = params.get("query")
+        if query is None:
+            raise RequestRefused(400, "`query` is required: the GraphQL document to run, as a string")
+        if not isinstance(query, str):
+            raise RequestRefused(400, "`query` must be a string")
+        operation_name = params.get("operationName")
+        if not isinstance(operation_name, str | None):
+            raise RequestRefused(400, "`operationName` must be a string or null")
+        variables, extensions = params.get("variables"), params.get("extensions")
+        if not isinstance(variables, dict | None):
+            raise RequestRefused(400, "`variables` must be an object or null")
+        if not isinstance(extensions, dict | None):
+            raise RequestRefused(400, "`extensions` must be an object or null")
+        return GraphQLRequestData(
+            query=query,
+            variables=variables,
+            operation_name=operation_name or None,
+            extensions=extensions,
+        )
+
+    async def execute_single(
+        self,
+        request: web.Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: web.Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=HTTP_OPERATIONS[request_adapter.method],
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.MUTATION:
+                raise RequestRefused(405, "mutations are sent with POST", headers={hdrs.ALLOW: "POST"}) from exc
+            return _request_error(
+                "subscriptions are served over a websocket at this URL (graphql-transport-ws)", "BAD_REQUEST"
+            )
+        except CannotGetOperationTypeError as exc:
+            message = (
+                f'Unknown operation named "{exc.operation_name}".'
+                if exc.operation_name
+                else "The document has no operation to run."
+            )
+            return _request_error(message, "OPERATION_RESOLUTION_FAILURE")
+        except MissingQueryError:
+            return _request_error("Syntax Error: the document is empty.", "GRAPHQL_PARSE_FAILED")
+
+    async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = process_result(result)
+        if _is_request_error(result):
+            del response["data"]
+        return response
+
+    async def get_sub_response(self, request: web.Request) -> web.Response:
+        return web.Response(content_type=request.get(MEDIA_TYPE, JSON), charset="utf-8")
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: web.Response
+    ) -> web.Response:
+        sub_response.body = self.encode_json(response_data)
+        # With application/json every well-formed request is a 200, since a proxy's error page could pass for
+        # the gateway's; graphql-response+json is trusted to mean it, so an operation that never ran is a 4xx.
+        if (
+            sub_response.content_type == GRAPHQL_RESPONSE
+            and isinstance(response_data, dict)
+            and "data" not in response_data
+        ):
+            sub_response.set_status(400)
+        return sub_response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
