@@ -147,9 +147,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(format: str, level: str) -> None:
-    """Log lines to stderr: one JSON object each (with the request id), or plain text for a terminal."""
-    handler = logging.StreamHandler(sys.stderr)
+def log_handler(format: str, stream: Any = None) -> logging.Handler:
+    """Log lines to `stream` (stderr): one JSON object each, with the request id, or text for a terminal."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RequestIdFilter())
     if format == "json":
         handler.setFormatter(
@@ -160,7 +160,12 @@ def configure_logging(format: str, level: str) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    return handler
+
+
+def configure_logging(format: str, level: str) -> None:
     root = logging.getLogger()
+    handler = log_handler(format)
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # aiohttp's access log repeats what the metrics count; keep it for debugging only.

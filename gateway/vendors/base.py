@@ -77,12 +77,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def _outcome_label(error: VendorError) -> str:
+    if isinstance(error, VendorProtocolError):
+        return "malformed"
     if error.status is not None:
         return str(error.status)
     if isinstance(error, VendorTimeout):
         return "timeout"
-    if isinstance(error, VendorProtocolError):
-        return "malformed"
     return "unreachable"
 
 
