@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -41,6 +42,8 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 LIMIT_MESSAGES = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than")
 SIZE_ARGUMENTS = ("first", "last")
 BATCH_ARGUMENT = "ids"
+#: no reported cost exceeds this, so that absurd sizes (an Int literal past 32 bits) stay a number JSON can carry
+COST_CEILING = 10**12
 
 
 def is_limit_error(message: str) -> bool:
@@ -50,6 +53,32 @@ def is_limit_error(message: str) -> bool:
 def _introspection(context: IgnoreContext) -> bool:
     # GraphiQL's introspection query nests `ofType` deeper than any data query needs to.
     return context.field_name.startswith("__")
+
+
+class DepthLimiter(QueryDepthLimiter):
+    """Strawberry's depth limit, refusing (instead of failing on) a selection set with nothing in it, which
+    the parser lets through although the grammar requires at least one selection."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validation_rules = [_empty_selection_refused(rule) for rule in self.validation_rules]
+
+
+def _empty_selection_refused(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    class Guarded(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            try:
+                super().__init__(context)
+            except ValueError:
+                ASTValidationRule.__init__(self, context)
+                context.report_error(
+                    GraphQLError(
+                        "Syntax Error: a selection set must select at least one field",
+                        extensions={"code": "GRAPHQL_PARSE_FAILED"},
+                    )
+                )
+
+    return Guarded
 
 
 class QueryCost:
@@ -75,7 +104,7 @@ class QueryCost:
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total += self._field(selection, parent, seen)
+                total = min(COST_CEILING, total + self._field(selection, parent, seen))
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.schema.get_type(condition.name.value) if condition else parent
@@ -101,7 +130,7 @@ class QueryCost:
         if node.selection_set is None:
             return 1
         child = self._selection(node.selection_set, get_named_type(definition.type), seen)
-        return 1 + self._size(node, definition.args) * child
+        return min(COST_CEILING, 1 + self._size(node, definition.args) * child)
 
     def _size(self, node: FieldNode, args: Mapping[str, Any]) -> int:
         given = {argument.name.value: argument.value for argument in node.arguments or ()}
@@ -166,7 +195,7 @@ def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension
     """Factories, so that each operation gets extensions of its own (they keep per-operation state)."""
     return [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
-        partial(QueryDepthLimiter, max_depth=limits.max_depth, should_ignore=_introspection),
+        partial(DepthLimiter, max_depth=limits.max_depth, should_ignore=_introspection),
         partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
         partial(CostLimiter, limits.max_cost, limits.default_list_size),
     ]

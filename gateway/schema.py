@@ -45,9 +45,9 @@ class ErrorCodes(SchemaExtension):
         if isinstance(original, GatewayError):
             error.extensions = original.extensions()
             return error
-        if isinstance(original, GraphQLError) and original.extensions and "code" in original.extensions:
-            # raised on purpose with a code of its own (a permission class's FORBIDDEN)
-            error.extensions = original.extensions
+        if isinstance(original, GraphQLError):
+            # a permission class's FORBIDDEN carries its code; a variable that does not coerce has none
+            error.extensions = {"code": _request_error_code(error), **(original.extensions or {})}
             return error
         if original is None:
             if not error.extensions or "code" not in error.extensions:
