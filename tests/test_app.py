@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from tests.gateway_harness import Gateway, gateway_settings, running_gateway
 async def test_healthz(gateway: Gateway) -> None:
     async with gateway.http.get(f"{gateway.url}/healthz") as resp:
         assert resp.status == 200
-        assert await resp.json() == {"status": "ok"}
+        assert await resp.json() == {"status": "ok", "pid": os.getpid()}
 
 
 async def test_readyz_reports_mongodb_and_vendors(gateway: Gateway) -> None:

@@ -48,10 +48,10 @@ def gateway_env(sim: Sim, mongo_uri: str, database: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def gateway_process(env: dict[str, str]) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+async def gateway_process(env: dict[str, str], *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
+        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), *args,
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
