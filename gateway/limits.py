@@ -14,6 +14,7 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -26,13 +27,21 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
-    ValidationRule,
     VariableNode,
     get_named_type,
     is_interface_type,
     is_object_type,
+    validate,
 )
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 
 from gateway.settings import LimitSettings
@@ -154,7 +163,11 @@ class QueryCost:
 
 
 class CostLimiter(SchemaExtension):
-    """Refuses, at validation, an operation whose cost is over `max_cost`."""
+    """Refuses an operation whose cost is over `max_cost`, as a validation error.
+
+    It runs after the (cached, variable-free) validation, since the cost depends on the variables; where no
+    validation cache came first, it validates the document itself.
+    """
 
     def __init__(self, max_cost: int, default_size: int) -> None:
         self.max_cost = max_cost
@@ -162,40 +175,53 @@ class CostLimiter(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        variables = context.variables or {}
-        max_cost, default_size = self.max_cost, self.default_size
-
-        class CostRule(ValidationRule):
-            def __init__(self, validation: ValidationContext) -> None:
-                super().__init__(validation)
-                fragments = {
-                    d.name.value: d for d in validation.document.definitions if isinstance(d, FragmentDefinitionNode)
-                }
-                self.cost = QueryCost(validation.schema, fragments, variables, default_size)
-
-            def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-                if context.operation_name and node.name and node.name.value != context.operation_name:
-                    return
-                cost = self.cost.of(node)
-                if cost > max_cost:
-                    self.report_error(
-                        GraphQLError(
-                            f"the query costs {cost}, more than the {max_cost} allowed: ask for smaller pages "
-                            "(first/last) or fewer ids, or split it",
-                            node,
-                            extensions={"code": QUERY_TOO_COMPLEX, "cost": cost, "maxCost": max_cost},
-                        )
-                    )
-
-        context.validation_rules = (*context.validation_rules, CostRule)
+        document = context.graphql_document
+        if document is not None:
+            if context.pre_execution_errors is None:
+                context.pre_execution_errors = validate(context.schema._schema, document, context.validation_rules)
+            if not context.pre_execution_errors:
+                error = self._over_cost(context.schema._schema, document, context.variables or {})
+                if error is not None:
+                    context.pre_execution_errors = [error]
         yield
+
+    def _over_cost(
+        self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+    ) -> GraphQLError | None:
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        cost = QueryCost(schema, fragments, variables, self.default_size)
+        name = self.execution_context.operation_name
+        for operation in document.definitions:
+            if not isinstance(operation, OperationDefinitionNode):
+                continue
+            if name and (operation.name is None or operation.name.value != name):
+                continue
+            total = cost.of(operation)
+            if total > self.max_cost:
+                return GraphQLError(
+                    f"the query costs {total}, more than the {self.max_cost} allowed: ask for smaller pages "
+                    "(first/last) or fewer ids, or split it",
+                    operation,
+                    extensions={"code": QUERY_TOO_COMPLEX, "cost": total, "maxCost": self.max_cost},
+                )
+        return None
+
+
+#: distinct documents whose parse and validation are kept (Strawberry keeps the caches per size, process-wide)
+DOCUMENT_CACHE_SIZE = 1024
 
 
 def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension]]:
-    """Factories, so that each operation gets extensions of its own (they keep per-operation state)."""
+    """Factories, so that each operation gets extensions of its own. The limiters' validation rules are made
+    once, here: the validation cache is keyed by the rules, and new rule classes per request would miss it."""
+    rules = [
+        *DepthLimiter(max_depth=limits.max_depth, should_ignore=_introspection).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
     return [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
-        partial(DepthLimiter, max_depth=limits.max_depth, should_ignore=_introspection),
-        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(AddValidationRules, rules),
+        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(CostLimiter, limits.max_cost, limits.default_list_size),
     ]

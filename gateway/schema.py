@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from gateway.errors import GatewayError
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
@@ -33,34 +33,39 @@ class ErrorCodes(SchemaExtension):
         if result is None:
             return
         context = self.execution_context.context
-        errors = [self._shape(e, context) for e in result.errors or []]
+        errors = [shape_error(e, context) for e in result.errors or []]
         for deferred in getattr(context, "deferred_errors", ()):
             errors.append(
                 GraphQLError(deferred.error.message, path=deferred.path, extensions=deferred.error.extensions())
             )
         result.errors = errors or None
 
-    def _shape(self, error: GraphQLError, context: Any) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, GatewayError):
-            error.extensions = original.extensions()
-            return error
-        if isinstance(original, GraphQLError):
-            # a permission class's FORBIDDEN carries its code; a variable that does not coerce has none
-            error.extensions = {"code": _request_error_code(error), **(original.extensions or {})}
-            return error
-        if original is None:
-            if not error.extensions or "code" not in error.extensions:
-                error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
-            return error
-        request_id = getattr(context, "request_id", None)
-        log.error("unexpected error (request %s)", request_id, exc_info=original)
-        return GraphQLError(
-            f"Internal error (request id {request_id})",
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": "INTERNAL", "requestId": request_id},
-        )
+
+def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        error.extensions = original.extensions()
+        return error
+    if isinstance(original, GraphQLError):
+        # a permission class's FORBIDDEN carries its code; a variable that does not coerce has none
+        error.extensions = {"code": _request_error_code(error), **(original.extensions or {})}
+        return error
+    if original is None:
+        if not error.extensions or "code" not in error.extensions:
+            error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
+        return error
+    request_id = getattr(context, "request_id", None)
+    log.error("unexpected error (request %s)", request_id, exc_info=original)
+    return GraphQLError(
+        f"Internal error (request id {request_id})",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "INTERNAL", "requestId": request_id},
+    )
+
+
+#: how graphql-core words a variable whose value does not coerce (the document itself is fine)
+VALUE_ERRORS = ("has invalid value", "got invalid value", "was not provided", "must not be null")
 
 
 def _request_error_code(error: GraphQLError) -> str:
@@ -68,12 +73,23 @@ def _request_error_code(error: GraphQLError) -> str:
         return QUERY_TOO_COMPLEX
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
-    if error.message.startswith("Variable "):
+    if error.message.startswith("Variable ") and any(marker in error.message for marker in VALUE_ERRORS):
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"
 
 
 class GatewaySchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        result = await super().execute(*args, **kwargs)
+        # An error raised inside an extension's hook (a parse error from the parser cache) ends the operation
+        # before ErrorCodes sees the result; it gets its code here.
+        if result.errors and any(not e.extensions or "code" not in e.extensions for e in result.errors):
+            context = kwargs.get("context_value")
+            result.errors = [
+                e if e.extensions and "code" in e.extensions else shape_error(e, context) for e in result.errors
+            ]
+        return result
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Expected errors (vendor failures, bad input) are answers, not incidents; ErrorCodes logs the rest.
         return None
