@@ -413,13 +413,22 @@ def test_error_mapping_without_a_body(client: loop.LoopClient) -> None:
         429: VendorRateLimited,
         500: VendorUnavailable,
         502: VendorUnavailable,
-        503: VendorNotConfigured,
+        503: VendorUnavailable,  # Loop being down; only its provider error says "not configured"
     }
     for status, cls in expected.items():
         error = client.error_for(status, None, headers)
         assert type(error) is cls, status
         assert error.status == status
         assert error.message == f"Loop answered {status}"
+
+
+def test_a_503_is_not_configured_only_when_loop_says_its_provider_is_missing(client: loop.LoopClient) -> None:
+    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+    missing = {"error": "PROVIDER_NOT_CONFIGURED", "message": "the streaming provider is not configured"}
+    assert type(client.error_for(503, missing, headers)) is VendorNotConfigured
+    down = {"error": "service_unavailable", "message": "try later"}
+    error = client.error_for(503, down, headers)
+    assert type(error) is VendorUnavailable and error.retryable
 
 
 def test_badly_shaped_error_body_keeps_the_status(client: loop.LoopClient) -> None:

@@ -186,23 +186,11 @@ def test_worst_case_is_every_attempt_to_its_deadline_plus_every_wait() -> None:
     assert worst_case_seconds(settings, idempotent=False) == pytest.approx(deadline)
 
 
-#: Rows whose expectation the gateway does not meet yet, with the reason.
-KNOWN_GAPS: dict[tuple[Vendor, str], str] = {
-    (Vendor.LOOP, "503-burst"): (
-        "LoopClient.error_for maps every 503 to VendorNotConfigured, not only Loop's provider_not_configured: "
-        "a 503 outage on a read is never retried, is reported as VENDOR_NOT_CONFIGURED (retryable false) and "
-        "never counts against the circuit breaker"
-    ),
-}
-
-
 def matrix() -> list[Any]:
     rows = []
     for fault_name in FAULTS:
         for vendor in Vendor:
-            gap = KNOWN_GAPS.get((vendor, fault_name))
-            marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
-            rows.append(pytest.param(vendor, fault_name, id=f"{fault_name}-{vendor.value.lower()}", marks=marks))
+            rows.append(pytest.param(vendor, fault_name, id=f"{fault_name}-{vendor.value.lower()}"))
     return rows
 
 

@@ -137,8 +137,9 @@ def test_a_successful_probe_closes(breaker: CircuitBreaker, clock: FakeClock) ->
 def test_a_failed_probe_opens_again_for_a_whole_reset(breaker: CircuitBreaker, clock: FakeClock) -> None:
     open_it(breaker)
     clock.advance(RESET + 5.0)
-    assert breaker.admit()
-    breaker.failed()
+    probe = breaker.admit()
+    assert probe is not None and probe.probe
+    breaker.failed(probe)
     # One failed probe is enough, whatever the count, and the wait starts over from the probe.
     assert breaker.state is CircuitState.OPEN
     assert breaker.retry_in() == pytest.approx(RESET)
@@ -152,29 +153,26 @@ def test_a_failed_probe_opens_again_for_a_whole_reset(breaker: CircuitBreaker, c
 def test_an_abandoned_probe_lets_the_next_caller_probe(breaker: CircuitBreaker, clock: FakeClock) -> None:
     open_it(breaker)
     clock.advance(RESET)
-    assert breaker.admit()
+    probe = breaker.admit()
+    assert probe is not None
     # Cancelled before the vendor said anything: no verdict, so the breaker must not stay stuck waiting.
-    breaker.abandoned()
+    breaker.abandoned(probe)
     assert breaker.admit()
     assert not breaker.admit()
     breaker.succeeded()
     assert breaker.state is CircuitState.CLOSED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "CircuitBreaker.abandoned() does not know whose call was cancelled: a call admitted while the breaker "
-        "was closed and cancelled during half-open clears the probe flag, so a second probe is let by while "
-        "the first is still out"
-    ),
-)
 def test_a_call_from_before_the_opening_cannot_give_up_the_probe(breaker: CircuitBreaker, clock: FakeClock) -> None:
-    assert breaker.admit()  # still in flight when the breaker opens
+    older = breaker.admit()  # still in flight when the breaker opens
+    assert older is not None
     open_it(breaker)
     clock.advance(RESET)
     assert breaker.admit()  # the probe
-    breaker.abandoned()  # the older call is cancelled, not the probe
+    breaker.abandoned(older)  # the older call is cancelled, not the probe
+    assert not breaker.admit()
+    breaker.failed(older)  # nor does its failure stand for the probe's
+    assert breaker.state is CircuitState.HALF_OPEN
     assert not breaker.admit()
 
 

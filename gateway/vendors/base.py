@@ -167,22 +167,22 @@ class VendorClient:
         return await retrying(self._attempt, call)
 
     async def _attempt(self, call: Call) -> VendorResponse:
-        self.breaker.check()
+        admission = self.breaker.check()
         started = time.perf_counter()
         try:
             response = await self._exchange(call)
         except VendorError as error:
             self._observe(call, _outcome_label(error), started)
             if counts_against_vendor(error):
-                self.breaker.failed()
+                self.breaker.failed(admission)
             else:
-                self.breaker.succeeded()
+                self.breaker.succeeded(admission)
             raise
         except BaseException:
-            self.breaker.abandoned()
+            self.breaker.abandoned(admission)
             raise
         self._observe(call, str(response.status), started)
-        self.breaker.succeeded()
+        self.breaker.succeeded(admission)
         return response
 
     def _observe(self, call: Call, outcome: str, started: float) -> None:

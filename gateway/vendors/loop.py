@@ -198,14 +198,18 @@ class LoopSessionPatch(RequestModel):
 LOOP_COMMON_PATHS = {"title": "title", "scheduled_at": "scheduledStart", "metadata": "metadata"}
 
 
+def _provider_not_configured(body: LoopErrorBody) -> bool:
+    return (body.error or "").lower() == "provider_not_configured" or "not configured" in (body.message or "")
+
+
 class LoopClient(VendorClient):
     vendor = Vendor.LOOP
 
     def error_for(self, status: int, data: Any, headers: CIMultiDictProxy[str]) -> VendorError:
         body = error_body(LoopErrorBody, data)
         message = body.message or f"Loop answered {status}"
-        if status == 503:
-            # Loop's own upstream is missing, which no retry will fix.
+        if status == 503 and _provider_not_configured(body):
+            # Loop's own upstream is missing, which no retry will fix; any other 503 is Loop being down.
             return VendorNotConfigured(self.vendor, message, status=status, vendor_code=body.error)
         return error_by_status(
             self.vendor,

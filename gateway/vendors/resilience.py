@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from tenacity import RetryCallState, wait_random_exponential
@@ -28,6 +29,17 @@ class CircuitState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Leave from the breaker to make one call; `probe` for the half-open breaker's single probe."""
+
+    probe: bool
+
+
+CALL = Admission(probe=False)
+PROBE = Admission(probe=True)
 
 
 def counts_against_vendor(error: VendorError) -> bool:
@@ -64,43 +76,52 @@ class CircuitBreaker:
     def retry_in(self) -> float:
         return max(0.0, self._opened_at + self.reset_after - self._clock())
 
-    def admit(self) -> bool:
-        """Whether a call may go to the vendor now; True for the caller that becomes the half-open probe.
-        A caller that got True must report `succeeded()`, `failed()` or `abandoned()`."""
+    def admit(self) -> Admission | None:
+        """Leave to call the vendor now, or None. The holder reports the call's end with the admission:
+        `succeeded`, `failed` or `abandoned`. Half-open, the one admission given is the probe."""
         state = self.state
         if state is CircuitState.CLOSED:
-            return True
+            return CALL
         if state is CircuitState.HALF_OPEN and not self._probing:
             self._probing = True
             self._set(CircuitState.HALF_OPEN)
-            return True
-        return False
+            return PROBE
+        return None
 
-    def check(self) -> None:
-        if not self.admit():
+    def check(self) -> Admission:
+        admission = self.admit()
+        if admission is None:
             raise CircuitOpen(
                 self.vendor,
                 f"{self.vendor.value} is failing; the gateway is not calling it for now",
                 retry_in=self.retry_in() if self._state is CircuitState.OPEN else self.reset_after,
             )
+        return admission
 
-    def succeeded(self) -> None:
+    def succeeded(self, admission: Admission = CALL) -> None:
+        # Any answer shows the vendor is back, a call from before the opening as much as the probe.
         self._probing = False
         self._consecutive = 0
         self._set(CircuitState.CLOSED)
 
-    def failed(self) -> None:
-        was_probe, self._probing = self._probing, False
+    def failed(self, admission: Admission = CALL) -> None:
         self._consecutive += 1
-        if was_probe or self._consecutive >= self.failures_to_open:
-            self._opened_at = self._clock()
-            self._set(CircuitState.OPEN)
+        if admission.probe:
+            self._probing = False
+            self._open()
+        elif self._state is CircuitState.CLOSED and self._consecutive >= self.failures_to_open:
+            self._open()
 
-    def abandoned(self) -> None:
-        """The call was cancelled before it told anything: let the next caller probe instead."""
-        if self._probing:
+    def abandoned(self, admission: Admission = CALL) -> None:
+        """The call was cancelled before it told anything. A cancelled probe lets the next caller probe;
+        a call from before the opening changes nothing."""
+        if admission.probe and self._probing:
             self._probing = False
             self._state = CircuitState.OPEN
+
+    def _open(self) -> None:
+        self._opened_at = self._clock()
+        self._set(CircuitState.OPEN)
 
     def _set(self, state: CircuitState) -> None:
         if state is not self._state:
