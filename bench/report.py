@@ -7,8 +7,9 @@ from a file: `.venv/bin/python -m bench.report bench/results/bench.json`.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ CPU_COLUMNS = ("server", "mongodb", "simulators", "load tool")
 
 Results = Mapping[str, Any]
 
+_MEDIANS = ("p50", "p90", "p99", "mean", "rps", "seconds")
+_SUMS = ("ok", "non2xx", "errors", "timeouts")
+
 
 @dataclass(frozen=True)
 class Overhead:
@@ -54,6 +58,29 @@ class Overhead:
     vendor_p50_ms: float | None
     vendor_p99_ms: float | None
     ratio_p50: float | None
+
+
+def combine(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One figure from the rounds of a run: the median of each measure; counts are added up.
+
+    `rps_spread` is how far apart the rounds' throughputs lie, against their median: the noise of the machine.
+    """
+    if not rounds:
+        raise ValueError("no rounds to combine")
+    out: dict[str, Any] = {key: statistics.median(float(r[key]) for r in rounds) for key in _MEDIANS}
+    out |= {key: sum(int(r[key]) for r in rounds) for key in _SUMS}
+    throughputs = [float(r["rps"]) for r in rounds]
+    out |= {
+        "connections": rounds[0]["connections"],
+        "tool": rounds[0].get("tool"),
+        "clean": all(r.get("clean", True) for r in rounds),
+        "rounds": len(rounds),
+        "rps_spread": (max(throughputs) - min(throughputs)) / out["rps"] if out["rps"] else None,
+    }
+    cpu = [r["cpu_ms_per_request"] for r in rounds if r.get("cpu_ms_per_request")]
+    if cpu:
+        out["cpu_ms_per_request"] = {name: statistics.median(c.get(name, 0.0) for c in cpu) for name in cpu[0]}
+    return out
 
 
 def load_stats(results: Results, system: str, scenario: str, connections: int) -> Mapping[str, Any] | None:
@@ -198,8 +225,9 @@ def render(results: Results) -> str:
     meta = results["meta"]
     lines = [
         f"live-gateway bench ({'quick' if meta.get('quick') else 'full'} run, {meta['started_at']})",
-        f"vendor latency added (ms): {meta['vendor_latency_ms']}; {meta['seconds_per_run']} s per run after "
-        f"{meta['warmup_seconds']} s of warm-up; load: {meta.get('load_tool') or 'none'}; {meta['cpus']} CPUs",
+        f"vendor latency added (ms): {meta['vendor_latency_ms']}; {meta.get('rounds', 1)} round(s) of "
+        f"{meta['seconds_per_run']} s runs, each after {meta['warmup_seconds']} s of warm-up, medians over rounds; "
+        f"load: {meta.get('load_tool') or 'none'}; {meta['cpus']} CPUs",
         "",
         "Vendor requests per GraphQL request",
     ]
@@ -246,12 +274,14 @@ def render(results: Results) -> str:
                             _num(_pick(over, lambda o: o.p50_ms), 2),
                             _num(_pick(over, lambda o: o.p99_ms), 2),
                             _num(_pick(over, lambda o: o.ratio_p50), 2),
+                            _spread(stats.get("rps_spread")),
                             "" if stats.get("clean", True) else "errors!",
                         ]
                     )
         header = ["scenario", "system", "c", "p50", "p90", "p99", "req/s", "vendor p50", "over p50", "over p99"]
-        lines += _table([*header, "x vendor", ""], rows, left=2)
+        lines += _table([*header, "x vendor", "±req/s", ""], rows, left=2)
         lines.append("over pXX: latency minus the slowest vendor read on the critical path at the same concurrency")
+        lines.append("±req/s: how far apart the rounds' throughputs lie, against their median")
 
     if load:
         top = str(max(meta["concurrency"]))
@@ -304,6 +334,10 @@ def render(results: Results) -> str:
         rows.append([target["name"], _num(target["value"], 2), f"{sign} {target['limit']:g} {target['unit']}", met])
     lines += _table(["target", "value", "limit", ""], rows)
     return "\n".join(lines)
+
+
+def _spread(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.0f}%"
 
 
 def _count(value: Any) -> str:

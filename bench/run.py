@@ -10,7 +10,7 @@ and throughput at each concurrency, the vendors' own read latency at the same co
 limit), a fan-out create against the slowest vendor, and the peak RSS of each server under the top
 concurrency. Results go to a table on stdout and to bench/results/bench.json.
 
-    .venv/bin/python -m bench [--quick] [--duration 8] [--concurrency 1,10,50] [--latency-ms 20] [--no-peer]
+    .venv/bin/python -m bench [--quick] [--rounds 3] [--duration 3] [--concurrency 1,10,50] [--latency-ms 20]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from bench.fanout import TARGETS as FAN_OUT_TARGETS
 from bench.fanout import summary, timed_creates
 from bench.load import node_binary, run_load
 from bench.processes import TOKEN, Credentials, PeakRss, Stack, command, cpu_seconds, free_port, gateway_env
-from bench.report import render, targets
+from bench.report import combine, render, targets
 from gateway.ids import encode_global_id
 from gateway.model import Source
 from gateway.store.embedded import EmbeddedMongo
@@ -345,44 +345,53 @@ class CpuUse:
 def measure_load(
     run: Running, ids: Ids, args: argparse.Namespace, say: Callable[[str], None]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, int], str]:
-    vendor_calls: dict[str, dict[str, Any]] = {}
-    load: dict[str, dict[str, dict[str, Any]]] = {}
+    """Every run at every concurrency, in rounds: each round runs everything once, in the same order, so that
+    the machine's slow spells fall on every system alike; a figure is the median over the rounds."""
+    vendor_rounds: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    load_rounds: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {}
     peaks: dict[str, int] = {}
     tool = ""
     top = max(args.concurrency)
     for c in args.concurrency:
-        for name, url in vendor_reads(run.sim_url, ids).items():
-            stats = run_load(url, connections=c, duration=args.duration, warmup=args.warmup, headers=SIM_HEADERS)
-            vendor_calls.setdefault(name, {})[str(c)] = stats.as_json()
-            say(f"  vendor {name:<18} c={c:<3} p50 {stats.p50:7.2f} ms  {stats.rps:8.0f} req/s")
-            tool = stats.tool
-        for scenario in scenarios(run, ids):
-            # Also primes the warm gateway's cache, and proves the answer is whole before timing it.
-            ask(scenario.server.url, scenario.body, scenario.server.headers)
-            cpu = CpuUse({"server": scenario.server.pid, "mongodb": run.mongo_pid, "simulators": run.sim_pid})
-            with cpu, PeakRss(scenario.server.pid) as rss:
-                stats = run_load(
-                    f"{scenario.server.url}/graphql",
-                    connections=c,
-                    duration=args.duration,
-                    warmup=args.warmup,
-                    method="POST",
-                    headers={"Content-Type": "application/json", **scenario.server.headers},
-                    body=json.dumps(scenario.body),
+        for round_ in range(1, args.rounds + 1):
+            for name, url in vendor_reads(run.sim_url, ids).items():
+                stats = run_load(url, connections=c, duration=args.duration, warmup=args.warmup, headers=SIM_HEADERS)
+                vendor_rounds.setdefault(name, {}).setdefault(str(c), []).append(stats.as_json())
+                say(f"  [{round_}] vendor  {name:<18} c={c:<3} p50 {stats.p50:7.2f} ms  {stats.rps:8.0f} req/s")
+                tool = stats.tool
+            for scenario in scenarios(run, ids):
+                # Also primes the warm gateway's cache, and proves the answer is whole before timing it.
+                ask(scenario.server.url, scenario.body, scenario.server.headers)
+                cpu = CpuUse({"server": scenario.server.pid, "mongodb": run.mongo_pid, "simulators": run.sim_pid})
+                with cpu, PeakRss(scenario.server.pid) as rss:
+                    stats = run_load(
+                        f"{scenario.server.url}/graphql",
+                        connections=c,
+                        duration=args.duration,
+                        warmup=args.warmup,
+                        method="POST",
+                        headers={"Content-Type": "application/json", **scenario.server.headers},
+                        body=json.dumps(scenario.body),
+                    )
+                if c == top:
+                    peaks[scenario.server.name] = max(peaks.get(scenario.server.name, 0), rss.peak)
+                per_request = cpu.per_request(stats.ok, stats.seconds / (stats.seconds + args.warmup))
+                runs = load_rounds.setdefault(scenario.system, {}).setdefault(scenario.name, {})
+                runs.setdefault(str(c), []).append(stats.as_json() | {"cpu_ms_per_request": per_request})
+                flag = (
+                    ""
+                    if stats.clean
+                    else f" ({stats.non2xx} non-2xx, {stats.errors} errors, {stats.timeouts} timeouts)"
                 )
-            if c == top:
-                peaks[scenario.server.name] = max(peaks.get(scenario.server.name, 0), rss.peak)
-            per_request = cpu.per_request(stats.ok, stats.seconds / (stats.seconds + args.warmup))
-            load.setdefault(scenario.system, {}).setdefault(scenario.name, {})[str(c)] = stats.as_json() | {
-                "cpu_ms_per_request": per_request
-            }
-            flag = (
-                "" if stats.clean else f"  ({stats.non2xx} non-2xx, {stats.errors} errors, {stats.timeouts} timeouts)"
-            )
-            say(
-                f"  {scenario.system:<7} {scenario.name:<18} c={c:<3} p50 {stats.p50:7.2f} ms  "
-                f"p99 {stats.p99:7.2f} ms  {stats.rps:8.0f} req/s{flag}"
-            )
+                say(
+                    f"  [{round_}] {scenario.system:<7} {scenario.name:<18} c={c:<3} p50 {stats.p50:7.2f} ms  "
+                    f"p99 {stats.p99:7.2f} ms  {stats.rps:8.0f} req/s{flag}"
+                )
+    vendor_calls = {name: {c: combine(rounds) for c, rounds in by_c.items()} for name, by_c in vendor_rounds.items()}
+    load = {
+        system: {name: {c: combine(rounds) for c, rounds in by_c.items()} for name, by_c in by_scenario.items()}
+        for system, by_scenario in load_rounds.items()
+    }
     return vendor_calls, load, peaks, tool
 
 
@@ -466,6 +475,7 @@ def bench(args: argparse.Namespace, say: Callable[[str], None] = print) -> dict[
         "quick": args.quick,
         "seconds_per_run": args.duration,
         "warmup_seconds": args.warmup,
+        "rounds": args.rounds,
         "concurrency": list(args.concurrency),
         "vendor_latency_ms": latency,
         "seeded_per_source": args.count,
@@ -524,9 +534,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: short runs at c1 and c50, fewer creates")
-    parser.add_argument("--duration", type=float, help="seconds of load per run (default 8; quick 1)")
+    parser.add_argument("--duration", type=float, help="seconds of load per run (default 3; quick 1)")
     parser.add_argument(
-        "--warmup", type=float, help="seconds of load before each run, not measured (default 2; quick 0)"
+        "--warmup", type=float, help="seconds of load before each run, not measured (default 1; quick 0)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="runs of everything, interleaved; medians are kept (default 3; quick 1)"
     )
     parser.add_argument(
         "--concurrency", type=concurrency_list, help="connections per run (default 1,10,50; quick 1,50)"
@@ -540,14 +553,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-peer", action="store_true", help="leave the peer out")
     parser.add_argument("--output", type=Path, default=RESULTS / "bench.json")
     args = parser.parse_args(argv)
-    defaults = {"duration": 1.0, "warmup": 0.0, "concurrency": [1, 50], "fan_out_requests": 10} if args.quick else {}
-    defaults = {"duration": 8.0, "warmup": 2.0, "concurrency": [1, 10, 50], "fan_out_requests": 40} | defaults
+    quick = {"duration": 1.0, "warmup": 0.0, "rounds": 1, "concurrency": [1, 50], "fan_out_requests": 10}
+    full = {"duration": 3.0, "warmup": 1.0, "rounds": 3, "concurrency": [1, 10, 50], "fan_out_requests": 40}
+    defaults = quick if args.quick else full
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     for vendor in VENDORS:
         if getattr(args, f"{vendor}_ms") is None:
             setattr(args, f"{vendor}_ms", args.latency_ms)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.count < 16:
         parser.error("--count must be at least 16: the 50-id query needs 13 unread ids per source")
     return args

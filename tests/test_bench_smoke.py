@@ -22,7 +22,7 @@ from bench.load import LoadStats, run_load
 from bench.naive import SCHEMA as NAIVE_SCHEMA
 from bench.naive import create_app as create_naive_app
 from bench.processes import Credentials, PeakRss, cpu_seconds, gateway_env
-from bench.report import overhead, render, targets
+from bench.report import combine, overhead, render, targets
 from bench.run import parse_args
 from gateway.ids import encode_global_id
 from gateway.model import Source
@@ -146,6 +146,17 @@ def test_overhead_is_taken_against_the_slowest_vendor_read_at_the_same_concurren
     assert overhead(results, "naive", "list_100_warm", 1) is None  # its vendor reads are listings, not measured
 
 
+def test_rounds_are_combined_into_medians() -> None:
+    rounds = [stats(20.0, 30.0, 100), stats(22.0, 50.0, 80), stats(21.0, 35.0, 120)]
+    rounds[1]["cpu_ms_per_request"] = {"server": 3.0}
+    rounds[2] |= {"non2xx": 2, "clean": False, "cpu_ms_per_request": {"server": 5.0}}
+    combined = combine(rounds)
+    assert (combined["p50"], combined["p99"], combined["rps"]) == (21.0, 35.0, 100.0)
+    assert combined["ok"] == 8 * 300 and combined["non2xx"] == 2 and combined["clean"] is False
+    assert combined["rounds"] == 3 and combined["rps_spread"] == pytest.approx(0.4)
+    assert combined["cpu_ms_per_request"] == {"server": 4.0}
+
+
 def test_targets_are_judged_and_rendered() -> None:
     results = sample_results()
     judged = {t.name: t for t in targets(results)}
@@ -164,9 +175,11 @@ def test_targets_are_judged_and_rendered() -> None:
 
 def test_quick_mode_is_short_and_covers_the_top_concurrency() -> None:
     quick = parse_args(["--quick"])
-    assert quick.duration <= 1 and quick.concurrency == [1, 50] and quick.loop_ms == 20.0
+    assert quick.duration <= 1 and quick.rounds == 1 and quick.concurrency == [1, 50] and quick.loop_ms == 20.0
     full = parse_args(["--livepush-ms", "60"])
-    assert full.concurrency == [1, 10, 50] and full.livepush_ms == 60.0 and full.streamloop_ms == 20.0
+    assert (
+        full.concurrency == [1, 10, 50] and full.rounds >= 3 and full.livepush_ms == 60.0 and full.streamloop_ms == 20.0
+    )
 
 
 def test_credentials_are_passed_as_the_hash_of_the_key() -> None:
