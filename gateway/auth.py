@@ -16,6 +16,8 @@ from gateway.errors import Unauthenticated
 from gateway.settings import AuthSettings, Role
 
 API_KEY_HEADER = "X-API-Key"
+#: verified bearer tokens remembered (oldest forgotten first)
+VERIFIED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class Authenticator:
         self._api_keys = {key.sha256: key for key in settings.api_keys}
         self._hs256 = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         self._rs256_keys: dict[str | None, Any] = {}
+        self._verified: dict[str, tuple[Principal, float]] = {}
         if settings.jwt_public_key:
             self._rs256_keys[None] = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(settings.jwt_public_key)
         if settings.jwks_file:
@@ -88,6 +91,21 @@ class Authenticator:
         raise Unauthenticated("unknown API key")
 
     def _from_jwt(self, token: str) -> Principal:
+        # Checking a signature costs more than the rest of a warm read, and a client sends the same token
+        # for as long as it lives: a verified token is remembered until it expires.
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires = known
+            if time.time() < expires + self.settings.leeway:
+                return principal
+            del self._verified[token]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -132,7 +150,7 @@ class Authenticator:
         role = _role_from(claims.get(self.settings.role_claim))
         if role is None:
             raise Unauthenticated(f"the bearer token's {self.settings.role_claim!r} claim names no known role")
-        return Principal(name=f"sub:{claims['sub']}", role=role)
+        return Principal(name=f"sub:{claims['sub']}", role=role), float(claims["exp"])
 
 
 def _role_from(value: Any) -> Role | None:

@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     )
     graphiql: bool = True
     workers: int = Field(1, ge=1, description="server processes sharing the port (SO_REUSEPORT)")
+    uvloop: bool = Field(True, description="serve on uvloop's event loop where it is installed")
     log_format: str = Field("json", pattern="^(json|text)$", description="json: one JSON object per line")
     log_level: str = "INFO"
     otel_enabled: bool = Field(False, description="trace with OpenTelemetry (needs the `otel` extra)")

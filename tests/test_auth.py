@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.auth import hash_api_key
+from gateway.errors import Unauthenticated
 from gateway.settings import ApiKey, AuthSettings, LimitSettings, Role
 from tests.conftest import SIM_TOKEN, Sim
 from tests.gateway_harness import JWT_SECRET, Gateway, token_for
@@ -303,3 +304,16 @@ async def test_a_bad_handshake_header_is_401_before_the_upgrade(gateway: Gateway
         with pytest.raises(aiohttp.WSServerHandshakeError) as raised:
             await http.ws_connect(f"{gateway.url}/graphql", protocols=["graphql-transport-ws"], headers=bearer("x"))
     assert raised.value.status == 401
+
+
+def test_a_remembered_token_still_expires() -> None:
+    from gateway.auth import Authenticator
+
+    authenticator = Authenticator(AuthSettings(jwt_secret=JWT_SECRET, leeway=0))
+    now = time.time()
+    token = jwt.encode(claims(exp=now + 1), JWT_SECRET, algorithm="HS256")
+    assert authenticator.authenticate(f"Bearer {token}", None).name == "sub:alice"
+    assert authenticator.authenticate(f"Bearer {token}", None).name == "sub:alice"  # remembered
+    time.sleep(max(0.0, now + 1.05 - time.time()))
+    with pytest.raises(Unauthenticated, match="expired"):
+        authenticator.authenticate(f"Bearer {token}", None)
