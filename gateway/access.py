@@ -16,11 +16,11 @@ from limits.strategies import MovingWindowRateLimiter
 from gateway.auth import API_KEY_HEADER, Authenticator, Principal
 from gateway.errors import GatewayError, RateLimited, Unauthenticated
 from gateway.keys import PRINCIPAL
+from gateway.media import JSON, negotiate
 from gateway.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GRAPHQL_PATH = "/graphql"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
 class CallerRateLimit:
@@ -41,14 +41,13 @@ class CallerRateLimit:
 
 def error_response(request: web.Request, error: GatewayError, status: int) -> web.Response:
     """A GraphQL-shaped error document for a request refused before it reached the schema."""
-    accept = request.headers.get(hdrs.ACCEPT, "")
-    content_type = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json"
+    content_type = negotiate(request.headers.get(hdrs.ACCEPT)) or JSON
     body = {"errors": [{"message": error.message, "extensions": error.extensions()}]}
     response = web.Response(status=status, body=orjson.dumps(body), content_type=content_type)
     if isinstance(error, Unauthenticated):
         response.headers[hdrs.WWW_AUTHENTICATE] = 'Bearer realm="live-gateway"'
     if isinstance(error, RateLimited):
-        response.headers[hdrs.RETRY_AFTER] = str(int(error.retry_after))
+        response.headers[hdrs.RETRY_AFTER] = str(int(error.retry_after or 1))
     return response
 
 

@@ -16,13 +16,18 @@ class GatewayError(Exception):
 
     code = "INTERNAL"
     retryable = False
+    #: seconds after which trying again may succeed, where the error knows
+    retry_after: float | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
     def extensions(self) -> dict[str, Any]:
-        return {"code": self.code, "retryable": self.retryable}
+        ext: dict[str, Any] = {"code": self.code, "retryable": self.retryable}
+        if self.retry_after is not None:
+            ext["retryAfter"] = self.retry_after
+        return ext
 
 
 class BadUserInput(GatewayError):
@@ -97,12 +102,10 @@ class CircuitOpen(VendorUnavailable):
     def __init__(self, vendor: Vendor, message: str, *, retry_in: float) -> None:
         super().__init__(vendor, message)
         self.retry_in = retry_in
+        self.retry_after = round(retry_in, 3)
 
     def extensions(self) -> dict[str, Any]:
-        ext = super().extensions()
-        ext["circuit"] = "open"
-        ext["retryAfter"] = round(self.retry_in, 3)
-        return ext
+        return {**super().extensions(), "circuit": "open"}
 
 
 class VendorNotConfigured(VendorError):
@@ -147,12 +150,6 @@ class VendorRateLimited(VendorError):
         super().__init__(vendor, message, **kw)
         self.retry_after = retry_after
 
-    def extensions(self) -> dict[str, Any]:
-        ext = super().extensions()
-        if self.retry_after is not None:
-            ext["retryAfter"] = self.retry_after
-        return ext
-
 
 class UnsupportedByVendor(VendorError):
     code = "UNSUPPORTED_BY_VENDOR"
@@ -181,12 +178,6 @@ class Unauthenticated(GatewayError):
     code = "UNAUTHENTICATED"
 
 
-class Forbidden(GatewayError):
-    """Good credentials, but a role that may not do this."""
-
-    code = "FORBIDDEN"
-
-
 class RateLimited(GatewayError):
     """The caller sent more requests than the per-caller limit allows (HTTP 429)."""
 
@@ -196,14 +187,3 @@ class RateLimited(GatewayError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-    def extensions(self) -> dict[str, Any]:
-        ext = super().extensions()
-        ext["retryAfter"] = self.retry_after
-        return ext
-
-
-class QueryRejected(GatewayError):
-    """A query over one of the limits (depth, aliases, tokens, cost), refused before it runs."""
-
-    code = "QUERY_TOO_COMPLEX"

@@ -25,14 +25,14 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
-from gateway.access import GRAPHQL_RESPONSE, is_graphiql_page
+from gateway.access import is_graphiql_page
 from gateway.auth import API_KEY_HEADER
 from gateway.context import Context
 from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.keys import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SERVICES
+from gateway.media import GRAPHQL_RESPONSE, JSON, UTF8, negotiate
 
-JSON = "application/json"
 #: the response media type this request negotiated
 MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
 
@@ -48,7 +48,6 @@ STATUS_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
-UTF8 = frozenset({"utf-8", "utf8"})
 
 
 class RequestRefused(HTTPException):
@@ -57,54 +56,6 @@ class RequestRefused(HTTPException):
     def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(status, message)
         self.headers = dict(headers or {})
-
-
-def negotiate(accept: str | None) -> str | None:
-    """The response media type an Accept header asks for, or None when it admits neither GraphQL one.
-
-    The highest q wins; then a type named outright over one a wildcard admits; then the one listed first.
-    A bare wildcard gets application/json, which every client understands.
-    """
-    if accept is None or not accept.strip():
-        return JSON
-    ranked: list[tuple[float, int, int, int, str]] = []
-    # Listed so that on a full tie (one wildcard admitting both) the later one, application/json, wins.
-    for tie_break, offered in enumerate((GRAPHQL_RESPONSE, JSON)):
-        match = _best_range(accept, offered)
-        if match is not None and match[0] > 0:
-            quality, specificity, position = match
-            ranked.append((quality, specificity, -position, tie_break, offered))
-    return max(ranked)[-1] if ranked else None
-
-
-def _best_range(accept: str, offered: str) -> tuple[float, int, int] | None:
-    """(q, specificity, position) of the most specific media range in `accept` that admits `offered`."""
-    offered_type, offered_subtype = offered.split("/")
-    best: tuple[float, int, int] | None = None
-    for position, media_range in enumerate(accept.split(",")):
-        name, *params = (part.strip() for part in media_range.split(";"))
-        kind, _, subkind = name.lower().partition("/")
-        if name == "*":  # sent by some old clients for */*
-            kind, subkind = "*", "*"
-        if kind == offered_type and subkind == offered_subtype:
-            specificity = 2
-        elif kind == offered_type and subkind == "*":
-            specificity = 1
-        elif kind == "*" and subkind == "*":
-            specificity = 0
-        else:
-            continue
-        values = {key.strip().lower(): value.strip().strip('"') for key, _, value in (p.partition("=") for p in params)}
-        # Responses are always UTF-8: a range asking for another charset admits nothing we send.
-        if values.get("charset", "utf-8").lower() not in UTF8:
-            continue
-        try:
-            quality = min(max(float(values.get("q", "1")), 0.0), 1.0)
-        except ValueError:
-            continue
-        if best is None or specificity > best[1]:
-            best = (quality, specificity, position)
-    return best
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
