@@ -13,7 +13,7 @@ from gateway.errors import GatewayError
 from gateway.index import EventIndex
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
-from gateway.loaders import SourceLoader, build_loaders
+from gateway.loaders import EventLoader
 from gateway.model import Source, Vendor
 from gateway.observability import Metrics
 from gateway.operations import OperationRunner
@@ -58,7 +58,7 @@ class Context:
     principal: Principal | None = None
     #: the `connection_init` payload of a websocket
     connection_params: dict[str, Any] | None = None
-    loaders: dict[Source, SourceLoader] = field(default_factory=dict)
+    loader: EventLoader | None = None
     deferred_errors: list[DeferredError] = field(default_factory=list)
 
     @property
@@ -76,7 +76,7 @@ class Context:
             services=services,
             request_id=request_id,
             principal=principal,
-            loaders=build_loaders(services.adapters, services.store, services.fresh_for(), services.metrics),
+            loader=EventLoader(services.adapters, services.store, services.fresh_for(), services.metrics),
         )
 
 

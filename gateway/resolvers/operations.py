@@ -17,18 +17,20 @@ from gateway.types.mutations import LiveEventOperation, OperationTarget, TargetF
 
 
 async def load_native(info: GraphQLInfo, source: Source, native_id: str) -> LiveEvent | None:
-    """An event through this request's loader of its source; None when it does not exist (or its source
-    is not served here)."""
-    loader = info.context.loaders.get(source)
-    loaded: Loaded | None = None if loader is None else await loader.load(native_id)
+    """An event through this request's loader; None when it does not exist (or its source is not served
+    here)."""
+    loader = info.context.loader
+    loaded: Loaded | None = None if loader is None else await loader.load((source, native_id))
     return None if loaded is None else to_graphql(loaded, utcnow())
 
 
 def fresh(info: GraphQLInfo, event: Event) -> LiveEvent:
     """The event a vendor just answered, also primed into this request's loader."""
     loaded = Loaded(event, utcnow(), ServedFrom.VENDOR)
-    loader = info.context.loaders[event.source]
-    loader.clear(event.native_id).prime(event.native_id, loaded)
+    loader = info.context.loader
+    if loader is not None:
+        key = (event.source, event.native_id)
+        loader.clear(key).prime(key, loaded)
     return to_graphql(loaded, loaded.fetched_at)
 
 

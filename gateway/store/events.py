@@ -250,13 +250,18 @@ class EventStore:
 
     async def get_many(self, source: Source, native_ids: Iterable[str]) -> dict[str, CachedEvent]:
         """The stored events among `native_ids`, by native id, in one query."""
-        ids = sorted({event_id(source, native_id) for native_id in native_ids})
+        found = await self.get_keys((source, native_id) for native_id in native_ids)
+        return {native_id: cached for (_, native_id), cached in found.items()}
+
+    async def get_keys(self, keys: Iterable[tuple[Source, str]]) -> dict[tuple[Source, str], CachedEvent]:
+        """The stored events among `keys` (source and native id), whatever their sources, in one query."""
+        ids = sorted({event_id(source, native_id) for source, native_id in keys})
         if not ids:
             return {}
-        found: dict[str, CachedEvent] = {}
+        found: dict[tuple[Source, str], CachedEvent] = {}
         async for doc in self._events.find({"_id": {"$in": ids}}, _READ_PROJECTION):
             event, fetched_at = _read_event(doc)
-            found[event.native_id] = CachedEvent(event=event, fetched_at=fetched_at)
+            found[(event.source, event.native_id)] = CachedEvent(event=event, fetched_at=fetched_at)
         return found
 
     async def put_many(self, events: Sequence[Event], fetched_at: datetime) -> None:

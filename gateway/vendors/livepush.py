@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 import pydantic
 from multidict import CIMultiDictProxy
 
-from gateway.errors import VendorConflict, VendorError, VendorRejected
+from gateway.errors import VendorConflict, VendorError, VendorNotFound, VendorRejected
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
     CreateSpec,
@@ -214,10 +214,16 @@ class LivepushStreamAdapter(SourceAdapter):
         return normalize_stream(await self.client.get_stream(native_id))
 
     async def fetch_many(self, native_ids: Sequence[str]) -> list[Event | VendorError | None]:
-        """The owner's list has every stream, so one call answers a whole batch.
-
-        The list leaves out `chatId` and `embedId`; `fetch` reads them when one stream is asked for.
-        """
+        """The owner's list has every stream, so one call answers a whole batch; one stream alone is read
+        from its own endpoint, which answers less and also gives `chatId` and `embedId` (the list leaves
+        them out)."""
+        if len(native_ids) == 1:
+            try:
+                return [await self.fetch(native_ids[0])]
+            except VendorNotFound:
+                return [None]
+            except VendorError as error:
+                return [error]
         try:
             streams = await self.client.list_streams()
         except VendorError as error:
