@@ -9,6 +9,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from gateway.auth import Authenticator
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,9 @@ def test_compose_env_parses_into_settings(compose: dict[str, Any], monkeypatch: 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.mongodb_uri == "mongodb://mongo:27017/?replicaSet=rs0"
     assert settings.loop.configured and settings.streamloop.configured and settings.livepush.configured
+    # Authentication stays on, with a secret the operator must give (compose refuses to start without it).
+    assert settings.auth.enabled and settings.auth.jwt_secret is not None
+    Authenticator(settings.auth).check_configured()
 
 
 def test_mongo_is_a_single_node_replica_set(compose: dict[str, Any]) -> None:
