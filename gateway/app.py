@@ -50,7 +50,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.mongodb_uri:
         raise RuntimeError("no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`")
-    mongo, store = connect(settings.mongodb_uri, settings.mongodb_database)
+    mongo, store = connect(settings.mongodb_uri, settings.mongodb_database, settings.read_memo_ttl)
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), raise_for_status=False)
     try:
         await store.ensure_indexes()
@@ -65,7 +65,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             index=EventIndex(store, adapters, settings.index_refresh_interval),
             operations=OperationRunner(store, adapters, settings),
             lifecycle=Lifecycle(store, adapters),
-            hub=ChangeHub(store.changes, settings.changes_poll_interval),
+            hub=ChangeHub(store.changes, settings.changes_poll_interval, on_change=store.events.memo.invalidate),
             metrics=app[METRICS],
         )
         yield

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from gateway.model import utcnow
@@ -25,9 +25,11 @@ QUEUE_SIZE = 1000
 
 
 class ChangeHub:
-    def __init__(self, feed: ChangeFeed, poll_interval: float) -> None:
+    def __init__(self, feed: ChangeFeed, poll_interval: float, on_change: Callable[[], None] | None = None) -> None:
         self.feed = feed
         self.poll_interval = poll_interval
+        #: told of every change read, whichever replica made it (the store's read memo forgets then)
+        self.on_change = on_change
         #: each subscriber's queue, and the last change made before it subscribed
         self._subscribers: dict[asyncio.Queue[Change | None], int] = {}
         self._last_seq = 0
@@ -82,6 +84,8 @@ class ChangeHub:
                         log.warning("change feed: numbers %d to %d never came", self._last_seq + 1, change.seq - 1)
                     gap_seen_at = None
                     self._last_seq = change.seq
+                    if self.on_change is not None:
+                        self.on_change()
                     self._deliver(change)
             except Exception:
                 log.exception("reading the change feed failed")

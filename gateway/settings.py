@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     refresher_enabled: bool = Field(True, description="run the background index refresher")
     reconciler_enabled: bool = Field(True, description="take over operations a crashed replica left running")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between looks for abandoned operations")
+    read_memo_ttl: float = Field(
+        1.0, ge=0, description="seconds a read of the index is answered again from this replica's memory"
+    )
     changes_poll_interval: float = Field(
         0.25, gt=0, description="seconds between reads of the change feed that carries live updates"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from gateway.settings import Settings
 from tests.conftest import Sim
 from tests.test_read_path import reset_counts, seed
 
+VENDOR_SETTINGS = ("loop", "streamloop", "livepush")
 FOUR = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on LiveEvent { title status } } }"""
 
 
@@ -42,16 +44,13 @@ async def test_four_sources_in_one_query_cost_one_read_and_one_write(
     ids = await seed(sim, 3)
     await reset_counts(sim)
     vendors = settings_for()
-    fresh = {
-        name: getattr(vendors, name).model_copy(update={"fresh_for": 3600})
-        for name in ("loop", "streamloop", "livepush")
-    }
+    fresh = {name: getattr(vendors, name).model_copy(update={"fresh_for": 3600}) for name in VENDOR_SETTINGS}
     global_ids = [encode_global_id(source, ids[source][0]) for source in Source]
     database = f"test_batching_{uuid.uuid4().hex[:8]}"
     listener = EventsCommands(database)
     # A listener registered globally reaches the clients made afterwards, the gateway's among them.
     monitoring.register(listener)
-    async with make_gateway(mongodb_database=database, **fresh) as gw:
+    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, **fresh) as gw:
         listener.counts.clear()  # the indexes made at start
         cold = await gw.query(FOUR, {"ids": global_ids})
         assert [node["id"] for node in cold["data"]["nodes"]] == global_ids
@@ -64,3 +63,73 @@ async def test_four_sources_in_one_query_cost_one_read_and_one_write(
         assert warm["data"] == cold["data"]
         assert listener.counts == {"find": 1}
         assert await sim.vendor_requests() == 4
+
+
+async def test_reads_are_remembered_for_a_moment_and_forgotten_on_a_write(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 3)
+    vendors = settings_for()
+    fresh = {name: getattr(vendors, name).model_copy(update={"fresh_for": 3600}) for name in VENDOR_SETTINGS}
+    one = encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
+    page = "{ liveEvents(first: 5) { totalCount edges { node { id title } } } }"
+    database = f"test_memo_{uuid.uuid4().hex[:8]}"
+    listener = EventsCommands(database)
+    monitoring.register(listener)
+    # The hub reads the change feed only at start here, so that nothing but this test forgets the memo.
+    async with make_gateway(mongodb_database=database, read_memo_ttl=60.0, changes_poll_interval=600, **fresh) as gw:
+        first = await gw.query(page)  # lists every vendor into the index, then reads a page into the memo
+        await gw.query(FOUR, {"ids": [one]})  # from the index, into the memo
+        listener.counts.clear()
+        # Within the memo's time, the same reads ask MongoDB nothing.
+        assert await gw.query(FOUR, {"ids": [one]}) == await gw.query(FOUR, {"ids": [one]})
+        assert await gw.query(page) == first
+        assert listener.counts == {}
+        # A write through this replica forgets them: the next reads go to MongoDB again.
+        refreshed = await gw.query("mutation($id: ID!) { refreshLiveEvent(id: $id) { event { id } } }", {"id": one})
+        assert refreshed["data"]["refreshLiveEvent"]["event"]["id"] == one
+        listener.counts.clear()
+        await gw.query(FOUR, {"ids": [one]})
+        await gw.query(page)
+        assert listener.counts["find"] == 2
+
+
+def test_a_read_across_a_write_is_not_remembered() -> None:
+    from gateway.store.memo import ReadMemo
+
+    now = [0.0]
+    memo = ReadMemo(ttl=1.0, clock=lambda: now[0])
+    generation = memo.generation
+    memo.invalidate()  # a write lands while the read is out
+    memo.put("k", "old", generation)
+    assert memo.get("k") is None
+    memo.put("k", "new", memo.generation)
+    assert memo.get("k") == "new"
+    now[0] = 1.0
+    assert memo.get("k") is None  # past its time
+    assert ReadMemo(ttl=0).enabled is False
+
+
+async def test_a_change_another_replica_publishes_makes_the_memo_forget(
+    sim: Sim, make_gateway: Callable[..., Any]
+) -> None:
+    ids = await seed(sim, 2)
+    page = "{ liveEvents(first: 5) { edges { node { id } } } }"
+    database = f"test_memo_feed_{uuid.uuid4().hex[:8]}"
+    listener = EventsCommands(database)
+    monitoring.register(listener)
+    async with make_gateway(mongodb_database=database, read_memo_ttl=60.0, changes_poll_interval=0.05) as gw:
+        await gw.query(page)
+        await gw.query(page)
+        listener.counts.clear()
+        await gw.query(page)
+        assert listener.counts == {}
+        # What another replica's write leaves in the change feed that every replica follows.
+        key = (Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
+        stored = (await gw.services.store.events.get_keys([key]))[key]
+        await gw.services.store.changes.publish([stored.event])
+        listener.counts.clear()
+        async with asyncio.timeout(5):
+            while listener.counts.get("find", 0) == 0:
+                await asyncio.sleep(0.05)
+                await gw.query(page)

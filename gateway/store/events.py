@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import orjson
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from gateway.model import Event, Source, Status
 from gateway.store.changes import WATCHED, ChangeFeed, watched_state
 from gateway.store.cursors import KeysetPosition
+from gateway.store.memo import ReadMemo
 from gateway.store.mongo import (
     FORCE_DOCUMENT_REWRITE,
     Collection,
@@ -238,11 +240,21 @@ def _read_event(doc: Document) -> tuple[Event, datetime]:
     return Event.from_doc(doc), _as_utc(doc["fetched_at"])
 
 
+#: remembered for an id the store does not have
+_ABSENT = object()
+
+
+def _query_key(query: Document) -> bytes:
+    return orjson.dumps(query, option=orjson.OPT_SORT_KEYS, default=str)
+
+
 class EventStore:
-    def __init__(self, db: Database, feed: ChangeFeed | None = None) -> None:
+    def __init__(self, db: Database, feed: ChangeFeed | None = None, memo_ttl: float = 0.0) -> None:
         self._events: Collection = utc_collection(db, "events")
         #: where writes tell which events changed status, schedule or recordings (None: nobody listens)
         self._feed = feed
+        #: recent reads, answered again from memory for `memo_ttl` seconds (0: never)
+        self.memo = ReadMemo(memo_ttl)
 
     async def ensure_indexes(self) -> None:
         for keys, options in _INDEXES:
@@ -255,13 +267,25 @@ class EventStore:
 
     async def get_keys(self, keys: Iterable[tuple[Source, str]]) -> dict[tuple[Source, str], CachedEvent]:
         """The stored events among `keys` (source and native id), whatever their sources, in one query."""
-        ids = sorted({event_id(source, native_id) for source, native_id in keys})
-        if not ids:
+        wanted = {event_id(source, native_id): (source, native_id) for source, native_id in keys}
+        if not wanted:
             return {}
         found: dict[tuple[Source, str], CachedEvent] = {}
-        async for doc in self._events.find({"_id": {"$in": ids}}, _READ_PROJECTION):
+        unknown = []
+        for _id, key in wanted.items():
+            remembered = self.memo.get(("event", _id))
+            if remembered is None:
+                unknown.append(_id)
+            elif remembered is not _ABSENT:
+                found[key] = remembered
+        if not unknown:
+            return found
+        generation = self.memo.generation
+        async for doc in self._events.find({"_id": {"$in": sorted(unknown)}}, _READ_PROJECTION):
             event, fetched_at = _read_event(doc)
             found[(event.source, event.native_id)] = CachedEvent(event=event, fetched_at=fetched_at)
+        for _id in unknown:
+            self.memo.put(("event", _id), found.get(wanted[_id], _ABSENT), generation)
         return found
 
     async def put_many(self, events: Sequence[Event], fetched_at: datetime) -> None:
@@ -287,6 +311,8 @@ class EventStore:
                 raise
             # Only the events already stored in a newer copy were left as they are.
             kept_older = {int(error["index"]) for error in errors}
+        finally:
+            self.memo.invalidate()
         if self._feed is not None:
             changed = [
                 event
@@ -317,6 +343,7 @@ class EventStore:
         )
         changes = {"status": Status.CANCELLED.value, "vendor_status": "deleted", "is_live": False}
         result = await self._events.update_many(query, {"$set": changes, **FORCE_DOCUMENT_REWRITE})
+        self.memo.invalidate()
         if self._feed is not None:
             await self._feed.publish(gone)
         return result.modified_count
@@ -368,7 +395,15 @@ class EventStore:
         return [doc["native_id"] async for doc in cursor]
 
     async def count(self, filter: EventFilter) -> int:
-        return await self._events.count_documents(filter.to_query())
+        query = filter.to_query()
+        key = ("count", _query_key(query))
+        remembered = self.memo.get(key)
+        if remembered is not None:
+            return int(remembered)
+        generation = self.memo.generation
+        total = await self._events.count_documents(query)
+        self.memo.put(key, total, generation)
+        return total
 
     async def page(
         self,
@@ -396,6 +431,12 @@ class EventStore:
         position = KeysetPosition.decode(cursor) if cursor is not None else None
 
         base = (filter or EventFilter()).to_query()
+        key = ("page", _query_key(base), forward, size, cursor)
+        remembered = self.memo.get(key)
+        if remembered is not None:
+            page: EventPage = remembered
+            return page
+        generation = self.memo.generation
         query = base if position is None else _all_of([base, _beyond(position, forward=forward)])
         direction = ASCENDING if forward else DESCENDING
         rows = [
@@ -417,13 +458,15 @@ class EventStore:
             event, fetched_at = _read_event(doc)
             position_of_row = KeysetPosition(sort_start=_as_utc(doc["sort_start"]), event_id=doc["_id"])
             events.append(PagedEvent(event=event, cursor=position_of_row.encode(), fetched_at=fetched_at))
-        return EventPage(
+        page = EventPage(
             events=events,
             has_next=more_this_way if forward else more_other_way,
             has_previous=more_other_way if forward else more_this_way,
             start_cursor=events[0].cursor if events else None,
             end_cursor=events[-1].cursor if events else None,
         )
+        self.memo.put(key, page, generation)
+        return page
 
     async def _exists(self, query: Document) -> bool:
         return await self._events.find_one(query, {"_id": True}) is not None
