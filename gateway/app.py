@@ -69,6 +69,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             metrics=app[METRICS],
         )
         yield
+        await store.events.settled()
     finally:
         await http.close()
         await mongo.close()

@@ -2,9 +2,9 @@
 
 One loader serves every source, so that a batch (every event one query asks for, whatever its source)
 costs one `$in` read of the cache; fresh entries cost no vendor call; the misses are fetched from their
-vendors concurrently (a source whose list endpoint serves a batch in one call does so) and written back in
-one bulk write. When a vendor fails, a cached copy is served marked stale; an error only when nothing is
-cached.
+vendors concurrently (a source whose list endpoint serves a batch in one call does so) and written back
+in one bulk write, which the answer does not wait for. When a vendor fails, a cached copy is served
+marked stale; an error only when nothing is cached.
 """
 
 from __future__ import annotations
@@ -61,8 +61,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 self.metrics.cache(source, "miss", len(misses.get(source, ())))
         if misses:
             writes = await self._fetch_misses(misses, cached, results, now)
-            if writes:
-                await self.store.events.put_many(writes, fetched_at=now)
+            self.store.events.put_many_later(writes, fetched_at=now)
         return [results.get(key) for key in keys]
 
     async def _fetch_misses(

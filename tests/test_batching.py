@@ -54,6 +54,7 @@ async def test_four_sources_in_one_query_cost_one_read_and_one_write(
         listener.counts.clear()  # the indexes made at start
         cold = await gw.query(FOUR, {"ids": global_ids})
         assert [node["id"] for node in cold["data"]["nodes"]] == global_ids
+        await gw.services.store.events.settled()  # the write-back does not hold the answer up
         # One cache read for all four; one read of what they were (for the change feed) and one bulk
         # write for what the vendors answered.
         assert listener.counts == {"find": 2, "update": 1}

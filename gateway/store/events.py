@@ -14,6 +14,7 @@ Document shape (collection `events`):
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -240,6 +241,8 @@ def _read_event(doc: Document) -> tuple[Event, datetime]:
     return Event.from_doc(doc), _as_utc(doc["fetched_at"])
 
 
+log = logging.getLogger(__name__)
+
 #: remembered for an id the store does not have
 _ABSENT = object()
 
@@ -255,6 +258,30 @@ class EventStore:
         self._feed = feed
         #: recent reads, answered again from memory for `memo_ttl` seconds (0: never)
         self.memo = ReadMemo(memo_ttl)
+        #: writes begun by `put_many_later` that have not landed yet
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def put_many_later(self, events: Sequence[Event], fetched_at: datetime) -> None:
+        """`put_many`, without making the caller wait: the answer that read these events from the vendor
+        need not wait for the cache to take them. Every read of this store waits for such writes first,
+        so this process never reads around them."""
+        if not events:
+            return
+        task = asyncio.create_task(self._put_logged(list(events), fetched_at), name="events-write-behind")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _put_logged(self, events: list[Event], fetched_at: datetime) -> None:
+        try:
+            await self.put_many(events, fetched_at)
+        except Exception:
+            # The answer was served; the next read asks the vendor again.
+            log.exception("writing %d events to the index failed", len(events))
+
+    async def settled(self) -> None:
+        """Returns when every write begun by `put_many_later` has landed (or failed)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def ensure_indexes(self) -> None:
         for keys, options in _INDEXES:
@@ -270,6 +297,8 @@ class EventStore:
         wanted = {event_id(source, native_id): (source, native_id) for source, native_id in keys}
         if not wanted:
             return {}
+        if self._pending:
+            await self.settled()
         found: dict[tuple[Source, str], CachedEvent] = {}
         unknown = []
         for _id, key in wanted.items():
@@ -395,6 +424,8 @@ class EventStore:
         return [doc["native_id"] async for doc in cursor]
 
     async def count(self, filter: EventFilter) -> int:
+        if self._pending:
+            await self.settled()
         query = filter.to_query()
         key = ("count", _query_key(query))
         remembered = self.memo.get(key)
@@ -430,6 +461,8 @@ class EventStore:
             raise ValueError(f"{'first' if forward else 'last'} must not be negative")
         position = KeysetPosition.decode(cursor) if cursor is not None else None
 
+        if self._pending:
+            await self.settled()
         base = (filter or EventFilter()).to_query()
         key = ("page", _query_key(base), forward, size, cursor)
         remembered = self.memo.get(key)
