@@ -45,34 +45,45 @@ class EventLoader(DataLoader):  # type: ignore[misc]
 
     async def batch_load_fn(self, keys: Sequence[EventKey]) -> list[LoadResult]:
         now = utcnow()
-        served = [key for key in keys if key[0] in self.adapters]  # a source not served here has no events
-        cached = await self.store.events.get_keys(served)
+        served = list(dict.fromkeys(key for key in keys if key[0] in self.adapters))  # others have no events
         results: dict[EventKey, LoadResult] = {}
         misses: dict[Source, list[str]] = {}
-        for key in dict.fromkeys(served):
-            hit = cached.get(key)
-            if hit is not None and hit.age(now) <= self.fresh_for[key[0]]:
-                results[key] = Loaded(hit.event, hit.fetched_at, ServedFrom.CACHE)
-            else:
-                misses.setdefault(key[0], []).append(key[1])
+        if all(self.fresh_for[source] == 0 for source, _ in served):
+            # No cached copy can be fresh enough, so the vendors are asked at once and the cache is read
+            # meanwhile (for a stale copy should a vendor fail, and for fields a listing leaves out).
+            for source, native_id in served:
+                misses.setdefault(source, []).append(native_id)
+            cached, answers = await asyncio.gather(self.store.events.get_keys(served), self._ask(misses))
+        else:
+            cached = await self.store.events.get_keys(served)
+            for key in served:
+                hit = cached.get(key)
+                if hit is not None and hit.age(now) <= self.fresh_for[key[0]]:
+                    results[key] = Loaded(hit.event, hit.fetched_at, ServedFrom.CACHE)
+                else:
+                    misses.setdefault(key[0], []).append(key[1])
+            answers = await self._ask(misses)
         if self.metrics:
             for source in {key[0] for key in served}:
                 self.metrics.cache(source, "hit", sum(1 for key in results if key[0] is source))
                 self.metrics.cache(source, "miss", len(misses.get(source, ())))
         if misses:
-            writes = await self._fetch_misses(misses, cached, results, now)
+            writes = self._take_answers(misses, answers, cached, results, now)
             self.store.events.put_many_later(writes, fetched_at=now)
         return [results.get(key) for key in keys]
 
-    async def _fetch_misses(
+    async def _ask(self, misses: dict[Source, list[str]]) -> list[list[Event | VendorError | None]]:
+        return list(await asyncio.gather(*(self.adapters[s].fetch_many(ids) for s, ids in misses.items())))
+
+    def _take_answers(
         self,
         misses: dict[Source, list[str]],
+        answers: list[list[Event | VendorError | None]],
         cached: dict[EventKey, CachedEvent],
         results: dict[EventKey, LoadResult],
         now: datetime,
     ) -> list[Event]:
         sources = list(misses)
-        answers = await asyncio.gather(*(self.adapters[s].fetch_many(misses[s]) for s in sources))
         writes: list[Event] = []
         for source, outcomes in zip(sources, answers, strict=True):
             for native_id, outcome in zip(misses[source], outcomes, strict=True):

@@ -134,3 +134,24 @@ async def test_a_change_another_replica_publishes_makes_the_memo_forget(
             while listener.counts.get("find", 0) == 0:
                 await asyncio.sleep(0.05)
                 await gw.query(page)
+
+
+async def test_with_nothing_fresh_enough_the_vendor_is_asked_at_once_and_a_failure_still_serves_the_cache(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 2)
+    always = settings_for().streamloop.model_copy(update={"fresh_for": 0, "retries": 0})
+    one = encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
+    query = "query($id: ID!) { liveEvent(id: $id) { id title freshness { servedFrom stale } } }"
+    async with make_gateway(streamloop=always) as gw:
+        await reset_counts(sim)
+        first = (await gw.query(query, {"id": one}))["data"]["liveEvent"]
+        second = (await gw.query(query, {"id": one}))["data"]["liveEvent"]
+        assert first["freshness"] == second["freshness"] == {"servedFrom": "VENDOR", "stale": False}
+        assert await sim.vendor_requests("streamloop") == 2
+        await sim.control("POST", "faults", {"streamloop": {"error_burst": 5, "error_status": 503}})
+        body = await gw.query(query, {"id": one})
+        # The cache was read while the vendor was asked: its copy answers, marked stale, with no error.
+        assert "errors" not in body
+        assert body["data"]["liveEvent"]["title"] == first["title"]
+        assert body["data"]["liveEvent"]["freshness"] == {"servedFrom": "CACHE", "stale": True}
