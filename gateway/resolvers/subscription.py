@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
 
@@ -33,6 +34,15 @@ async def next_change(queue: asyncio.Queue[Change | None]) -> Change:
     return change
 
 
+@contextlib.asynccontextmanager
+async def subscribed(info: GraphQLInfo) -> AsyncIterator[asyncio.Queue[Change | None]]:
+    """This replica's changes from now on. Cache writes still on their way land first, so that what this
+    replica already answered does not come back as a change."""
+    await info.context.services.store.events.settled()
+    async with info.context.services.hub.subscribe() as queue:
+        yield queue
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -43,7 +53,7 @@ class Subscription:
         self, info: GraphQLInfo, filter: LiveEventFilter | None = None
     ) -> AsyncGenerator[LiveEvent, None]:
         wanted = to_event_filter(filter)
-        async with info.context.services.hub.subscribe() as queue:
+        async with subscribed(info) as queue:
             while True:
                 change = await next_change(queue)
                 if wanted.matches(change.event):
@@ -60,7 +70,7 @@ class Subscription:
         ended_within_seconds: int = 86400,
     ) -> AsyncGenerator[LiveEventStats, None]:
         wanted = to_event_filter(filter)
-        async with info.context.services.hub.subscribe() as queue:
+        async with subscribed(info) as queue:
             yield await live_event_stats(info, wanted, starting_within_seconds, ended_within_seconds)
             while True:
                 change = await next_change(queue)
