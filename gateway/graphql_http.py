@@ -269,6 +269,10 @@ class GatewayView(GraphQLView[Context, None]):
         if context.principal is not None:
             return None
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        # Some clients nest their headers: {"headers": {"Authorization": "Bearer ..."}}.
+        nested = params.get("headers")
+        if isinstance(nested, dict):
+            params = {**params, **nested}
         lowered = {str(key).lower(): value for key, value in params.items()}
         authorization, api_key = lowered.get("authorization"), lowered.get(API_KEY_HEADER.lower())
         try:

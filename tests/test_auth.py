@@ -288,6 +288,9 @@ async def test_websocket_credentials_come_in_connection_init_or_the_handshake(ga
     # A browser cannot set headers on a websocket, so the token rides in the connection_init payload ...
     kind, payload = await ws_handshake(gateway, {}, {"Authorization": f"Bearer {viewer}"})
     assert kind == "next" and payload["data"]["liveEventStatsUpdated"]["total"] >= 0
+    # ... also nested under "headers", as some clients send it ...
+    kind, _ = await ws_handshake(gateway, {}, {"headers": {"authorization": f"Bearer {viewer}"}})
+    assert kind == "next"
     # ... or, for other clients, on the upgrade request itself.
     kind, _ = await ws_handshake(gateway, bearer(viewer), {})
     assert kind == "next"
