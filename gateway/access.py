@@ -7,7 +7,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
-import orjson
 from aiohttp import hdrs, web
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
@@ -16,7 +15,8 @@ from limits.strategies import MovingWindowRateLimiter
 from gateway.auth import API_KEY_HEADER, Authenticator, Principal
 from gateway.errors import GatewayError, RateLimited, Unauthenticated
 from gateway.keys import PRINCIPAL
-from gateway.media import JSON, negotiate
+from gateway.media import JSON, error_document, negotiate
+from gateway.observability import Metrics
 from gateway.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,8 +42,9 @@ class CallerRateLimit:
 def error_response(request: web.Request, error: GatewayError, status: int) -> web.Response:
     """A GraphQL-shaped error document for a request refused before it reached the schema."""
     content_type = negotiate(request.headers.get(hdrs.ACCEPT)) or JSON
-    body = {"errors": [{"message": error.message, "extensions": error.extensions()}]}
-    response = web.Response(status=status, body=orjson.dumps(body), content_type=content_type)
+    response = web.Response(
+        status=status, body=error_document(error.message, error.extensions()), content_type=content_type
+    )
     if isinstance(error, Unauthenticated):
         response.headers[hdrs.WWW_AUTHENTICATE] = 'Bearer realm="live-gateway"'
     if isinstance(error, RateLimited):
@@ -60,7 +61,9 @@ def is_graphiql_page(request: web.Request) -> bool:
     )
 
 
-def access_middleware(settings: Settings, authenticator: Authenticator) -> Callable[..., Awaitable[web.StreamResponse]]:
+def access_middleware(
+    settings: Settings, authenticator: Authenticator, metrics: Metrics
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     rate_limit = CallerRateLimit(settings.limits.rate_limit)
 
     @web.middleware
@@ -75,8 +78,10 @@ def access_middleware(settings: Settings, authenticator: Authenticator) -> Calla
                 principal = authenticator.authenticate(authorization, api_key)
                 rate_limit.check(principal)
             except Unauthenticated as exc:
+                metrics.rejected.labels("unauthenticated").inc()
                 return error_response(request, exc, 401)
             except RateLimited as exc:
+                metrics.rejected.labels("rate_limited").inc()
                 return error_response(request, exc, 429)
             request[PRINCIPAL] = principal
         return await handler(request)

@@ -103,7 +103,7 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def prometheus_metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = services.metrics.render(services.clients)
     return web.Response(body=body, headers={"Content-Type": services.metrics.content_type})
@@ -112,13 +112,18 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings.auth)
     authenticator.check_configured()
+    metrics = Metrics()
     app = web.Application(
-        middlewares=[request_id_middleware, cors_middleware(settings.cors), access_middleware(settings, authenticator)],
+        middlewares=[
+            request_id_middleware,
+            cors_middleware(settings.cors),
+            access_middleware(settings, authenticator, metrics),
+        ],
         client_max_size=settings.limits.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[AUTHENTICATOR] = authenticator
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(
         background_task(
@@ -145,6 +150,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_post("/webhooks/loop", loop_webhook)
     return app

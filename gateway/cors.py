@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 
-import orjson
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 from strawberry.http.websocket_origin import normalize_allowed_origins, normalize_origin
 
 from gateway.access import GRAPHQL_PATH
+from gateway.media import JSON, error_document
 from gateway.settings import CorsSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -73,10 +73,8 @@ class CorsPolicy:
     def preflight(self, origin: str) -> web.Response:
         allowed = self.allow_origin(origin)
         if allowed is None:
-            body = {
-                "errors": [{"message": f"origin {origin} may not call this API", "extensions": {"code": "FORBIDDEN"}}]
-            }
-            response = web.Response(status=403, body=orjson.dumps(body), content_type="application/json")
+            body = error_document(f"origin {origin} may not call this API", {"code": "FORBIDDEN"})
+            response = web.Response(status=403, body=body, content_type=JSON)
             add_vary(response.headers, "Origin")
             return response
         # The lists are answered whatever was asked: the browser compares them with its request and refuses

@@ -31,7 +31,7 @@ from gateway.context import Context
 from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.keys import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SERVICES
-from gateway.media import GRAPHQL_RESPONSE, JSON, UTF8, negotiate
+from gateway.media import GRAPHQL_RESPONSE, JSON, UTF8, error_document, negotiate
 
 #: the response media type this request negotiated
 MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
@@ -69,10 +69,6 @@ def _is_request_error(result: ExecutionResult) -> bool:
 
 def _request_error(message: str, code: str) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
-
-
-def _error_body(message: str, code: str) -> bytes:
-    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
 
 
 class TextWebSocketAdapter(AiohttpWebSocketAdapter):
@@ -116,7 +112,7 @@ class GatewayView(GraphQLView[Context, None]):
         headers = exc.headers if isinstance(exc, RequestRefused) else {}
         return web.Response(
             status=exc.status_code,
-            body=_error_body(exc.reason, code),
+            body=error_document(exc.reason, {"code": code}),
             content_type=media_type,
             charset="utf-8",
             headers=headers,

@@ -1,10 +1,21 @@
-"""Which media type a GraphQL answer is sent in, from the request's Accept header."""
+"""Which media type a GraphQL answer is sent in, from the request's Accept header; the error document
+of an answer refused before any GraphQL ran."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 UTF8 = frozenset({"utf-8", "utf8"})
+
+
+def error_document(message: str, extensions: Mapping[str, Any]) -> bytes:
+    """The body of an answer refused before any GraphQL ran: one error, with its code in `extensions`."""
+    return orjson.dumps({"errors": [{"message": message, "extensions": dict(extensions)}]})
 
 
 def negotiate(accept: str | None) -> str | None:

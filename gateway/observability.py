@@ -78,7 +78,7 @@ class Metrics:
         )
         self.rejected = Counter(
             "live_gateway_http_rejected",
-            "Requests refused before the schema, by reason",
+            "Requests to /graphql refused before the schema: unauthenticated (401), rate_limited (429)",
             ["reason"],
             registry=self.registry,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from gateway.model import Vendor
 from gateway.settings import LivepushSettings, LoopSettings, Settings, StreamloopSettings
@@ -28,6 +29,28 @@ from gateway.vendors.registry import build_clients
 from tests.gateway_harness import Gateway, gateway_settings, running_gateway
 
 SIM_TOKEN = "sim-token"
+
+
+class CommandCounter(monitoring.CommandListener):
+    """The MongoDB commands a client sends, by name; only those to `database`/`collection` when given."""
+
+    def __init__(self, database: str | None = None, collection: str | None = None) -> None:
+        self.database = database
+        self.collection = collection
+        self.commands: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.database is not None and event.database_name != self.database:
+            return
+        if self.collection is not None and event.command.get(event.command_name) != self.collection:
+            return
+        self.commands[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 @dataclass

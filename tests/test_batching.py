@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -13,29 +12,11 @@ from pymongo import monitoring
 from gateway.ids import encode_global_id
 from gateway.model import Source
 from gateway.settings import Settings
-from tests.conftest import Sim
+from tests.conftest import CommandCounter, Sim
 from tests.test_read_path import reset_counts, seed
 
 VENDOR_SETTINGS = ("loop", "streamloop", "livepush")
 FOUR = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on LiveEvent { title status } } }"""
-
-
-class EventsCommands(monitoring.CommandListener):
-    """The commands sent to one database's `events` collection, by name."""
-
-    def __init__(self, database: str) -> None:
-        self.database = database
-        self.counts: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.database_name == self.database and event.command.get(event.command_name) == "events":
-            self.counts[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def test_four_sources_in_one_query_cost_one_read_and_one_write(
@@ -47,22 +28,22 @@ async def test_four_sources_in_one_query_cost_one_read_and_one_write(
     fresh = {name: getattr(vendors, name).model_copy(update={"fresh_for": 3600}) for name in VENDOR_SETTINGS}
     global_ids = [encode_global_id(source, ids[source][0]) for source in Source]
     database = f"test_batching_{uuid.uuid4().hex[:8]}"
-    listener = EventsCommands(database)
+    listener = CommandCounter(database, "events")
     # A listener registered globally reaches the clients made afterwards, the gateway's among them.
     monitoring.register(listener)
     async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, **fresh) as gw:
-        listener.counts.clear()  # the indexes made at start
+        listener.commands.clear()  # the indexes made at start
         cold = await gw.query(FOUR, {"ids": global_ids})
         assert [node["id"] for node in cold["data"]["nodes"]] == global_ids
         await gw.services.store.events.settled()  # the write-back does not hold the answer up
         # One cache read for all four; one read of what they were (for the change feed) and one bulk
         # write for what the vendors answered.
-        assert listener.counts == {"find": 2, "update": 1}
+        assert listener.commands == {"find": 2, "update": 1}
         assert await sim.vendor_requests() == 4
-        listener.counts.clear()
+        listener.commands.clear()
         warm = await gw.query(FOUR, {"ids": global_ids})
         assert warm["data"] == cold["data"]
-        assert listener.counts == {"find": 1}
+        assert listener.commands == {"find": 1}
         assert await sim.vendor_requests() == 4
 
 
@@ -75,24 +56,24 @@ async def test_reads_are_remembered_for_a_moment_and_forgotten_on_a_write(
     one = encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
     page = "{ liveEvents(first: 5) { totalCount edges { node { id title } } } }"
     database = f"test_memo_{uuid.uuid4().hex[:8]}"
-    listener = EventsCommands(database)
+    listener = CommandCounter(database, "events")
     monitoring.register(listener)
     # The hub reads the change feed only at start here, so that nothing but this test forgets the memo.
     async with make_gateway(mongodb_database=database, read_memo_ttl=60.0, changes_poll_interval=600, **fresh) as gw:
         first = await gw.query(page)  # lists every vendor into the index, then reads a page into the memo
         await gw.query(FOUR, {"ids": [one]})  # from the index, into the memo
-        listener.counts.clear()
+        listener.commands.clear()
         # Within the memo's time, the same reads ask MongoDB nothing.
         assert await gw.query(FOUR, {"ids": [one]}) == await gw.query(FOUR, {"ids": [one]})
         assert await gw.query(page) == first
-        assert listener.counts == {}
+        assert listener.commands == {}
         # A write through this replica forgets them: the next reads go to MongoDB again.
         refreshed = await gw.query("mutation($id: ID!) { refreshLiveEvent(id: $id) { event { id } } }", {"id": one})
         assert refreshed["data"]["refreshLiveEvent"]["event"]["id"] == one
-        listener.counts.clear()
+        listener.commands.clear()
         await gw.query(FOUR, {"ids": [one]})
         await gw.query(page)
-        assert listener.counts["find"] == 2
+        assert listener.commands["find"] == 2
 
 
 def test_a_read_across_a_write_is_not_remembered() -> None:
@@ -117,21 +98,21 @@ async def test_a_change_another_replica_publishes_makes_the_memo_forget(
     ids = await seed(sim, 2)
     page = "{ liveEvents(first: 5) { edges { node { id } } } }"
     database = f"test_memo_feed_{uuid.uuid4().hex[:8]}"
-    listener = EventsCommands(database)
+    listener = CommandCounter(database, "events")
     monitoring.register(listener)
     async with make_gateway(mongodb_database=database, read_memo_ttl=60.0, changes_poll_interval=0.05) as gw:
         await gw.query(page)
         await gw.query(page)
-        listener.counts.clear()
+        listener.commands.clear()
         await gw.query(page)
-        assert listener.counts == {}
+        assert listener.commands == {}
         # What another replica's write leaves in the change feed that every replica follows.
         key = (Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
         stored = (await gw.services.store.events.get_keys([key]))[key]
         await gw.services.store.changes.publish([stored.event])
-        listener.counts.clear()
+        listener.commands.clear()
         async with asyncio.timeout(5):
-            while listener.counts.get("find", 0) == 0:
+            while listener.commands.get("find", 0) == 0:
                 await asyncio.sleep(0.05)
                 await gw.query(page)
 

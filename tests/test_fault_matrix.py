@@ -175,15 +175,11 @@ async def query_all(gw: Gateway, seeded: Seeded) -> dict[str, Any]:
 
 def test_worst_case_is_every_attempt_to_its_deadline_plus_every_wait() -> None:
     settings = VendorSettings.model_validate(TIGHT)
-    attempts = 1 + settings.retries
-    deadline = settings.connect_timeout + settings.read_timeout
-    # The longest wait between attempts: the backoff's cap, or a Retry-After we agree to wait out.
-    longest_wait = max(settings.retry_backoff * 8, settings.retry_after_max)
-    assert worst_case_seconds(settings, idempotent=True) == pytest.approx(
-        attempts * deadline + (attempts - 1) * longest_wait
-    )
+    # Three attempts of 0.2 + 0.3 s, and between them two waits of at most 1.5 s (the longest Retry-After
+    # waited out, longer than the backoff's cap of 8 x 0.01 s).
+    assert worst_case_seconds(settings, idempotent=True) == pytest.approx(3 * 0.5 + 2 * 1.5)
     # A plain create is sent once: one deadline, no wait.
-    assert worst_case_seconds(settings, idempotent=False) == pytest.approx(deadline)
+    assert worst_case_seconds(settings, idempotent=False) == pytest.approx(0.5)
 
 
 def matrix() -> list[Any]:

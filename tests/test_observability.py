@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -150,3 +151,12 @@ async def test_tracing_records_a_span_per_operation(make_gateway: Any) -> None:
         assert "errors" not in body
     names = [span.name for span in exporter.get_finished_spans()]
     assert "GraphQL Query: Traced" in names
+
+
+async def test_requests_refused_before_the_schema_are_counted_by_reason(gateway: Gateway) -> None:
+    query = {"query": "{ vendors { vendor } }"}
+    async with aiohttp.ClientSession() as anonymous, anonymous.post(f"{gateway.url}/graphql", json=query) as resp:
+        assert resp.status == 401
+    samples = await scrape(gateway)
+    assert total(samples, "live_gateway_http_rejected_total", reason="unauthenticated") == 1
+    assert total(samples, "live_gateway_graphql_requests_total") == 0

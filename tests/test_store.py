@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from gateway.model import Event, Recording, Source, Status, utcnow
 from gateway.store import Store, connect
@@ -18,6 +18,7 @@ from gateway.store.cursors import KeysetPosition
 from gateway.store.events import FAR_FUTURE, EventFilter, EventStore
 from gateway.store.leases import Leases
 from gateway.store.sources import SourceListings
+from tests.conftest import CommandCounter
 
 pytestmark = pytest.mark.mongodb
 
@@ -61,20 +62,6 @@ def order_key(event: Event) -> tuple[datetime, str]:
     """The paging order: start to the second (none last), then `_id`."""
     start = FAR_FUTURE if event.scheduled_start is None else event.scheduled_start.replace(microsecond=0)
     return (start, f"{event.source.value}:{event.native_id}")
-
-
-class CommandCounter(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.commands: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.commands[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 @pytest.fixture

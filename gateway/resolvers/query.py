@@ -30,6 +30,9 @@ from gateway.types.listing import (
 from gateway.types.mutations import LiveEventOperation
 
 MAX_PAGE = 100
+#: the dashboard's windows unless asked otherwise: starting within the hour, ended within the day
+STARTING_WITHIN = 3600
+ENDED_WITHIN = 86400
 DEFAULT_PAGE = 20
 
 
@@ -154,8 +157,8 @@ class Query:
         self,
         info: GraphQLInfo,
         filter: LiveEventFilter | None = None,
-        starting_within_seconds: int = 3600,
-        ended_within_seconds: int = 86400,
+        starting_within_seconds: int = STARTING_WITHIN,
+        ended_within_seconds: int = ENDED_WITHIN,
     ) -> LiveEventStats:
         return await live_event_stats(info, to_event_filter(filter), starting_within_seconds, ended_within_seconds)
 

@@ -12,7 +12,7 @@ from gateway.context import GraphQLInfo
 from gateway.errors import GatewayError
 from gateway.model import utcnow
 from gateway.resolvers.permissions import VIEWER
-from gateway.resolvers.query import live_event_stats, to_event_filter
+from gateway.resolvers.query import ENDED_WITHIN, STARTING_WITHIN, live_event_stats, to_event_filter
 from gateway.store.changes import Change
 from gateway.types.enums import ServedFrom
 from gateway.types.events import LiveEvent, Loaded, to_graphql
@@ -66,8 +66,8 @@ class Subscription:
         self,
         info: GraphQLInfo,
         filter: LiveEventFilter | None = None,
-        starting_within_seconds: int = 3600,
-        ended_within_seconds: int = 86400,
+        starting_within_seconds: int = STARTING_WITHIN,
+        ended_within_seconds: int = ENDED_WITHIN,
     ) -> AsyncGenerator[LiveEventStats, None]:
         wanted = to_event_filter(filter)
         async with subscribed(info) as queue:

@@ -130,6 +130,10 @@ class CircuitBreaker:
                 self.on_change(self.vendor, state)
 
 
+#: the longest backoff wait, as a multiple of the first (`retry_backoff`)
+BACKOFF_CAP = 8
+
+
 def is_retryable(error: BaseException, settings: VendorSettings) -> bool:
     """Worth another attempt of an idempotent call: the vendor was unreachable, slow or overloaded.
     A malformed answer is not (it would be malformed again), nor a Retry-After longer than we wait."""
@@ -142,7 +146,7 @@ def is_retryable(error: BaseException, settings: VendorSettings) -> bool:
 
 def backoff(settings: VendorSettings) -> Callable[[RetryCallState], float]:
     """Full jitter, doubling from `retry_backoff`; a 429's Retry-After when it says longer."""
-    jitter = wait_random_exponential(multiplier=settings.retry_backoff, max=settings.retry_backoff * 8)
+    jitter = wait_random_exponential(multiplier=settings.retry_backoff, max=settings.retry_backoff * BACKOFF_CAP)
 
     def wait(state: RetryCallState) -> float:
         delay = jitter(state)
@@ -158,5 +162,5 @@ def worst_case_seconds(settings: VendorSettings, *, idempotent: bool) -> float:
     """The longest one client call can take: every attempt to its deadline, and every wait between."""
     attempts = 1 + (settings.retries if idempotent else 0)
     deadline = settings.connect_timeout + settings.read_timeout
-    longest_wait = max(settings.retry_backoff * 8, settings.retry_after_max)
+    longest_wait = max(settings.retry_backoff * BACKOFF_CAP, settings.retry_after_max)
     return attempts * deadline + (attempts - 1) * longest_wait
