@@ -113,7 +113,27 @@ def serve_one(host: str, port: int, reuse_port: bool) -> None:
 
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    web.run_app(create_app(settings), host=host, port=port, reuse_port=reuse_port or None, access_log=None, print=None)
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        reuse_port=reuse_port or None,
+        access_log=None,
+        print=None,
+        loop=event_loop(settings.uvloop),
+    )
+
+
+def event_loop(prefer_uvloop: bool) -> asyncio.AbstractEventLoop:
+    """uvloop's event loop when asked for and installed (it is not on Windows), else asyncio's own."""
+    if prefer_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def print_token(subject: str, role: Role, ttl: float) -> None:

@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 
+from gateway.cli import event_loop
 from tests.conftest import Sim
 from tests.gateway_harness import auth_header
 from tests.test_crash_recovery import gateway_env, gateway_process
@@ -27,3 +29,13 @@ async def test_workers_share_one_port_and_each_answers(sim: Sim, mongo_uri: str,
                     ) as resp:
                         assert (await resp.json())["data"]["vendors"]
         assert len(pids) == 2
+
+
+@pytest.mark.parametrize("prefer_uvloop", [True, False])
+def test_serve_runs_on_uvloop_unless_told_not_to(prefer_uvloop: bool) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    loop = event_loop(prefer_uvloop)
+    try:
+        assert isinstance(loop, uvloop.Loop) is prefer_uvloop
+    finally:
+        loop.close()
