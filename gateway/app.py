@@ -50,7 +50,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.mongodb_uri:
         raise RuntimeError("no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`")
-    mongo, store = connect(settings.mongodb_uri, settings.mongodb_database, settings.read_memo_ttl)
+    mongo, store = connect(
+        settings.mongodb_uri, settings.mongodb_database, settings.read_memo_ttl, settings.write_behind_delay
+    )
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), raise_for_status=False)
     try:
         await store.ensure_indexes()

@@ -3,8 +3,8 @@
 One loader serves every source, so that a batch (every event one query asks for, whatever its source)
 costs one `$in` read of the cache; fresh entries cost no vendor call; the misses are fetched from their
 vendors concurrently (a source whose list endpoint serves a batch in one call does so) and written back
-in one bulk write, which the answer does not wait for. When a vendor fails, a cached copy is served
-marked stale; an error only when nothing is cached.
+after the answer, gathered with other answers' write-backs into one bulk write. When a vendor fails, a
+cached copy is served marked stale; an error only when nothing is cached.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
             # meanwhile (for a stale copy should a vendor fail, and for fields a listing leaves out).
             for source, native_id in served:
                 misses.setdefault(source, []).append(native_id)
-            cached, answers = await asyncio.gather(self.store.events.get_keys(served), self._ask(misses))
+            answers, cached = await asyncio.gather(self._ask(misses), self.store.events.get_keys(served))
         else:
             cached = await self.store.events.get_keys(served)
             for key in served:

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     read_memo_ttl: float = Field(
         1.0, ge=0, description="seconds a read of the index is answered again from this replica's memory"
     )
+    write_behind_delay: float = Field(
+        0.005,
+        ge=0,
+        description="seconds a cache write-back waits for others to land with it in one bulk write",
+    )
     changes_poll_interval: float = Field(
         0.25, gt=0, description="seconds between reads of the change feed that carries live updates"
     )

@@ -136,3 +136,33 @@ async def test_with_nothing_fresh_enough_the_vendor_is_asked_at_once_and_a_failu
         assert "errors" not in body
         assert body["data"]["liveEvent"]["title"] == first["title"]
         assert body["data"]["liveEvent"]["freshness"] == {"servedFrom": "CACHE", "stale": True}
+
+
+async def test_the_write_backs_of_concurrent_answers_land_in_one_bulk_write(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 3)
+    vendors = settings_for()
+    cold = {name: getattr(vendors, name).model_copy(update={"fresh_for": 0}) for name in VENDOR_SETTINGS}
+    global_ids = [encode_global_id(source, ids[source][0]) for source in Source]
+    database = f"test_write_back_{uuid.uuid4().hex[:8]}"
+    listener = CommandCounter(database, "events")
+    monitoring.register(listener)
+    # Write-backs wait a minute here, unless something needs them sooner.
+    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, write_behind_delay=60.0, **cold) as gw:
+        await reset_counts(sim)
+        listener.commands.clear()
+        answers = await asyncio.gather(*(gw.query(FOUR, {"ids": global_ids}) for _ in range(5)))
+        assert all(answer == answers[0] and "errors" not in answer for answer in answers)
+        assert "update" not in listener.commands
+        reads = listener.commands["find"]
+        # The next read asks the vendors again (nothing is fresh enough) and finds its cached copies
+        # in the write-backs, not in MongoDB.
+        again = await gw.query(FOUR, {"ids": global_ids})
+        assert again == answers[0]
+        assert listener.commands["find"] == reads
+        assert await sim.vendor_requests() == 6 * 4
+        await gw.services.store.events.settled()
+        # One read of what the events were, for the change feed, and one bulk write: for six answers.
+        assert listener.commands["update"] == 1
+        assert listener.commands["find"] == reads + 1

@@ -260,6 +260,107 @@ async def test_an_extra_key_that_is_a_path_is_refused(events: EventStore) -> Non
         await events.put_many(stored(make_event("1", extra={"a.b": 1})), T0)
 
 
+# --- write-back ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def later(mongo_uri: str, mongo_db: Any) -> AsyncIterator[tuple[EventStore, Counter[str]]]:
+    """An event store whose write-backs wait a minute, unless a listing or `settled()` needs them."""
+    listener = CommandCounter(collection="events")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True, event_listeners=[listener])
+    store = EventStore(client[mongo_db.name], write_delay=60.0)
+    try:
+        yield store, listener.commands
+    finally:
+        await store.settled()
+        await client.close()
+
+
+async def test_write_backs_are_read_by_id_before_they_land_and_land_in_one_bulk_write(
+    later: tuple[EventStore, Counter[str]], mongo_db: Any
+) -> None:
+    store, commands = later
+    store.put_many_later(stored(make_event("a")), T0)
+    store.put_many_later(stored(make_event("b")), T0)
+    store.put_many_later(stored(make_event("a", title="Renamed")), T0 + timedelta(seconds=1))
+
+    found = await store.get_many(Source.LOOP_CALL, ["a", "b"])
+    assert commands == Counter()  # answered from the write-backs, as they will be read back
+    assert (found["a"].event.title, found["a"].fetched_at, found["a"].event.raw) == (
+        "Renamed",
+        T0 + timedelta(seconds=1),
+        None,
+    )
+    assert found["b"].event.title == "Event b"
+    assert await mongo_db["events"].count_documents({}) == 0
+
+    await store.settled()
+    assert commands == Counter({"update": 1})
+    docs = {doc["_id"]: doc async for doc in mongo_db["events"].find()}
+    assert docs["LOOP_CALL:a"]["title"] == "Renamed"
+    assert docs["LOOP_CALL:a"]["raw"] == raw_of(make_event("a", title="Renamed"))
+    assert docs["LOOP_CALL:b"]["title"] == "Event b"
+
+
+async def test_a_listing_waits_for_the_write_backs(later: tuple[EventStore, Counter[str]]) -> None:
+    store, _ = later
+    store.put_many_later(stored(make_event("a"), make_event("b")), T0)
+    page = await store.page(first=10)
+    assert [paged.event.native_id for paged in page.events] == ["a", "b"]
+    assert await store.count(EventFilter()) == 2
+
+
+async def test_write_backs_of_one_event_land_as_the_writes_one_by_one_would(
+    later: tuple[EventStore, Counter[str]],
+) -> None:
+    store, _ = later
+    detail = make_event("7", Source.LIVEPUSH_STREAM, extra={"chat_id": "chat-1", "zone": "eu"})
+    from_listing = make_event("7", Source.LIVEPUSH_STREAM, title="Listed", extra={"chat_id": None, "zone": "us"})
+    older = make_event("7", Source.LIVEPUSH_STREAM, title="Old news", extra={"zone": "ap"})
+    store.put_many_later(stored(detail), T0 + timedelta(minutes=1))
+    store.put_many_later([from_listing], T0 + timedelta(minutes=2))  # read back: no vendor object
+    store.put_many_later(stored(older), T0)  # asked before both
+
+    for when in ("before", "after"):
+        cached = (await store.get_many(Source.LIVEPUSH_STREAM, ["7"]))["7"]
+        assert cached.event.title == "Listed", when
+        assert cached.event.extra == {"chat_id": "chat-1", "zone": "us"}, when
+        assert cached.fetched_at == T0 + timedelta(minutes=2), when
+        await store.settled()
+
+
+async def test_a_write_supersedes_a_write_back_that_has_not_landed(
+    later: tuple[EventStore, Counter[str]],
+) -> None:
+    store, _ = later
+    store.put_many_later(stored(make_event("5", title="Read before the change")), T0)
+    await store.put_many(stored(make_event("5", title="Changed")), T0 + timedelta(seconds=1))
+    assert (await store.get_many(Source.LOOP_CALL, ["5"]))["5"].event.title == "Changed"
+    await store.settled()
+    assert (await store.get_many(Source.LOOP_CALL, ["5"]))["5"].event.title == "Changed"
+
+
+async def test_a_write_back_that_cannot_be_stored_is_logged_and_the_rest_land(
+    later: tuple[EventStore, Counter[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, _ = later
+    store.put_many_later(stored(make_event("1", extra={"a.b": 1}), make_event("2")), T0)
+    await store.settled()
+    assert "LOOP_CALL:1 cannot be stored" in caplog.text
+    assert set(await store.get_many(Source.LOOP_CALL, ["1", "2"])) == {"2"}
+
+
+async def test_write_backs_land_on_their_own_after_the_delay(mongo_db: Any) -> None:
+    store = EventStore(mongo_db, write_delay=0.01)
+    store.put_many_later(stored(make_event("a")), T0)
+    # Nothing here asks for the write: it lands when the delay is up.
+    for _ in range(1000):
+        if await mongo_db["events"].count_documents({}):
+            break
+        await asyncio.sleep(0.01)
+    assert await mongo_db["events"].count_documents({}) == 1
+
+
 # --- paging ----------------------------------------------------------------------------------------
 
 

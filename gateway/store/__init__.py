@@ -18,10 +18,10 @@ from gateway.store.webhooks import WebhookDeliveries
 
 
 class Store:
-    def __init__(self, db: Database, memo_ttl: float = 0.0) -> None:
+    def __init__(self, db: Database, memo_ttl: float = 0.0, write_delay: float = 0.0) -> None:
         self.db = db
         self.changes = ChangeFeed(db)
-        self.events = EventStore(db, feed=self.changes, memo_ttl=memo_ttl)
+        self.events = EventStore(db, feed=self.changes, memo_ttl=memo_ttl, write_delay=write_delay)
         self.leases = Leases(db)
         self.listings = SourceListings(db)
         self.journal = OperationJournal(db)
@@ -43,7 +43,10 @@ class Store:
         return time.perf_counter() - started
 
 
-def connect(uri: str, database: str, memo_ttl: float = 0.0) -> tuple[AsyncMongoClient[dict[str, Any]], Store]:
-    """A client (the caller closes it) and the store over `database`; `memo_ttl`: see `ReadMemo`."""
+def connect(
+    uri: str, database: str, memo_ttl: float = 0.0, write_delay: float = 0.0
+) -> tuple[AsyncMongoClient[dict[str, Any]], Store]:
+    """A client (the caller closes it) and the store over `database`; `memo_ttl`: see `ReadMemo`;
+    `write_delay`: see `EventStore`."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
-    return client, Store(client[database], memo_ttl)
+    return client, Store(client[database], memo_ttl, write_delay)

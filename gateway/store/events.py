@@ -14,6 +14,7 @@ Document shape (collection `events`):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
@@ -251,37 +252,101 @@ def _query_key(query: Document) -> bytes:
     return orjson.dumps(query, option=orjson.OPT_SORT_KEYS, default=str)
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One event's upsert: the event, when its vendor was asked, and the `$set` that stores it."""
+
+    id: str
+    event: Event
+    fetched_at: datetime
+    fields: Document
+
+    @classmethod
+    def of(cls, event: Event, fetched_at: datetime) -> _Write:
+        _id, fields = _event_document(event, fetched_at)
+        return cls(_id, event, fetched_at, fields)
+
+    def then(self, later: _Write) -> _Write:
+        """This write and then `later` as one: what the store holds once both have landed."""
+        if later.fetched_at < self.fetched_at:
+            return self  # the store keeps the newer copy
+        known = {key: value for key, value in later.event.extra.items() if value is not None}
+        raw = later.event.raw if later.event.raw is not None else self.event.raw
+        event = dataclasses.replace(later.event, extra={**self.event.extra, **known}, raw=raw)
+        return _Write(later.id, event, later.fetched_at, {**self.fields, **later.fields})
+
+
 class EventStore:
-    def __init__(self, db: Database, feed: ChangeFeed | None = None, memo_ttl: float = 0.0) -> None:
+    """The events collection.
+
+    Writes the caller need not wait for (`put_many_later`) are gathered for `write_delay` seconds and
+    land together, one bulk write at a time: under load a write-back serves many answers, and a burst of
+    reads of one event writes it once. Until they land, reads by id are answered from them, and listings
+    and counts wait for them, so this process never reads around its own writes.
+    """
+
+    def __init__(
+        self, db: Database, feed: ChangeFeed | None = None, memo_ttl: float = 0.0, write_delay: float = 0.0
+    ) -> None:
         self._events: Collection = utc_collection(db, "events")
         #: where writes tell which events changed status, schedule or recordings (None: nobody listens)
         self._feed = feed
         #: recent reads, answered again from memory for `memo_ttl` seconds (0: never)
         self.memo = ReadMemo(memo_ttl)
-        #: writes begun by `put_many_later` that have not landed yet
-        self._pending: set[asyncio.Task[None]] = set()
+        self._write_delay = write_delay
+        #: writes not begun yet, and the ones being written, by `_id`
+        self._queued: dict[str, _Write] = {}
+        self._writing: dict[str, _Write] = {}
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def put_many_later(self, events: Sequence[Event], fetched_at: datetime) -> None:
         """`put_many`, without making the caller wait: the answer that read these events from the vendor
-        need not wait for the cache to take them. Every read of this store waits for such writes first,
-        so this process never reads around them."""
-        if not events:
-            return
-        task = asyncio.create_task(self._put_logged(list(events), fetched_at), name="events-write-behind")
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        need not wait for the cache to take them."""
+        fetched_at = _as_utc(fetched_at)
+        for event in events:
+            try:
+                write = _Write.of(event, fetched_at)
+            except ValueError:
+                log.exception("event %s:%s cannot be stored", event.source.value, event.native_id)
+                continue
+            earlier = self._queued.get(write.id)
+            self._queued[write.id] = write if earlier is None else earlier.then(write)
+        if self._queued and self._flush_timer is None and not self._writing:
+            self._flush_timer = asyncio.get_running_loop().call_later(self._write_delay, self._flush)
 
-    async def _put_logged(self, events: list[Event], fetched_at: datetime) -> None:
+    def _flush(self) -> None:
+        """Begins writing what is queued, unless a write is under way (whose end begins the next)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._writing or not self._queued:
+            return
+        self._writing, self._queued = self._queued, {}
+        task = asyncio.create_task(self._write_queued(self._writing), name="events-write-behind")
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _write_queued(self, batch: dict[str, _Write]) -> None:
         try:
-            await self.put_many(events, fetched_at)
+            await self._write(list(batch.values()))
         except Exception:
-            # The answer was served; the next read asks the vendor again.
-            log.exception("writing %d events to the index failed", len(events))
+            # The answers were served; the next reads ask the vendors again.
+            log.exception("writing %d events to the index failed", len(batch))
+        finally:
+            if self._writing is batch:
+                self._writing = {}
+            if self._queued:
+                self._flush()
 
     async def settled(self) -> None:
         """Returns when every write begun by `put_many_later` has landed (or failed)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        while self._queued or self._writing:
+            self._flush()
+            await asyncio.gather(*list(self._flushes), return_exceptions=True)
+
+    def _unwritten(self, _id: str) -> _Write | None:
+        return self._queued.get(_id) or self._writing.get(_id)
 
     async def ensure_indexes(self) -> None:
         for keys, options in _INDEXES:
@@ -297,11 +362,14 @@ class EventStore:
         wanted = {event_id(source, native_id): (source, native_id) for source, native_id in keys}
         if not wanted:
             return {}
-        if self._pending:
-            await self.settled()
         found: dict[tuple[Source, str], CachedEvent] = {}
         unknown = []
         for _id, key in wanted.items():
+            unwritten = self._unwritten(_id) if self._queued or self._writing else None
+            if unwritten is not None:
+                # As it will be read back: the vendor's object is not.
+                found[key] = CachedEvent(dataclasses.replace(unwritten.event, raw=None), unwritten.fetched_at)
+                continue
             remembered = self.memo.get(("event", _id))
             if remembered is None:
                 unknown.append(_id)
@@ -323,17 +391,27 @@ class EventStore:
         if not events:
             return
         fetched_at = _as_utc(fetched_at)
-        documents = [_event_document(event, fetched_at) for event in events]
+        writes = [_Write.of(event, fetched_at) for event in events]
+        await self._write(writes)
+        # A write-back still to land that this one supersedes is not served by id any longer (and one
+        # not begun is not needed: it would not change the stored copy).
+        for write in writes:
+            for unwritten in (self._queued, self._writing):
+                older = unwritten.get(write.id)
+                if older is not None and older.fetched_at <= write.fetched_at:
+                    del unwritten[write.id]
+
+    async def _write(self, writes: list[_Write]) -> None:
         before: dict[str, tuple[Any, ...]] = {}
         if self._feed is not None:
-            ids = [_id for _id, _ in documents]
             projection = dict.fromkeys(WATCHED, True)
+            ids = [write.id for write in writes]
             before = {
                 doc["_id"]: watched_state(doc) async for doc in self._events.find({"_id": {"$in": ids}}, projection)
             }
         kept_older: set[int] = set()
         try:
-            await self._events.bulk_write([_upsert(_id, fields) for _id, fields in documents], ordered=False)
+            await self._events.bulk_write([_upsert(write.id, write.fields) for write in writes], ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(error.get("code") != _DUPLICATE_KEY for error in errors):
@@ -344,9 +422,9 @@ class EventStore:
             self.memo.invalidate()
         if self._feed is not None:
             changed = [
-                event
-                for index, (event, (_id, fields)) in enumerate(zip(events, documents, strict=True))
-                if index not in kept_older and before.get(_id) != watched_state(fields)
+                write.event
+                for index, write in enumerate(writes)
+                if index not in kept_older and before.get(write.id) != watched_state(write.fields)
             ]
             await self._feed.publish(changed)
 
@@ -424,7 +502,7 @@ class EventStore:
         return [doc["native_id"] async for doc in cursor]
 
     async def count(self, filter: EventFilter) -> int:
-        if self._pending:
+        if self._queued or self._writing:
             await self.settled()
         query = filter.to_query()
         key = ("count", _query_key(query))
@@ -461,7 +539,7 @@ class EventStore:
             raise ValueError(f"{'first' if forward else 'last'} must not be negative")
         position = KeysetPosition.decode(cursor) if cursor is not None else None
 
-        if self._pending:
+        if self._queued or self._writing:
             await self.settled()
         base = (filter or EventFilter()).to_query()
         key = ("page", _query_key(base), forward, size, cursor)
