@@ -281,8 +281,9 @@ class OperationRunner:
 
         asked_at = utcnow()
         outcomes = await asyncio.gather(*(run_target(s) for s in plan), return_exceptions=True)
-        if created:
-            await self.store.events.put_many(list(created.values()), fetched_at=asked_at)
+        # The index takes the events made after the answer, with the reads' write-backs (until then this
+        # replica reads them by id from the write-back, and its listings wait for it).
+        self.store.events.put_many_later(list(created.values()), fetched_at=asked_at)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome  # the journal could not be written: the reconciler finishes the operation

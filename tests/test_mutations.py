@@ -112,6 +112,27 @@ async def test_fan_out_to_all_four_targets(sim: Sim, gateway: Gateway) -> None:
     assert await sim.vendor_requests() == 0
 
 
+async def test_the_events_made_are_indexed_after_the_answer_and_read_meanwhile(
+    sim: Sim, make_gateway: Callable[..., Any], mongo_db: Any
+) -> None:
+    # Write-backs wait a minute here, unless something needs them sooner.
+    async with make_gateway(mongodb_database=mongo_db.name, write_behind_delay=60.0) as gw:
+        payload = (await create(gw, create_input("Written behind")))["data"]["createLiveEvent"]
+        ids = [e["id"] for e in payload["events"]]
+        assert len(ids) == 4
+        assert await mongo_db["events"].count_documents({"title": "Written behind"}) == 0
+        await sim.control("POST", "reset", {"stats_only": True})
+        read = await gw.query(
+            f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on LiveEvent {{ {EVENT} }} }} }}", {"ids": ids}
+        )
+        assert [n["id"] for n in read["data"]["nodes"]] == ids
+        assert await sim.vendor_requests() == 0
+        # A listing waits for the write.
+        listed = await gw.query('{ liveEvents(first: 10, filter: { titleContains: "Written behind" }) { totalCount } }')
+        assert listed["data"]["liveEvents"]["totalCount"] == 4
+        assert await mongo_db["events"].count_documents({"title": "Written behind"}) == 4
+
+
 FAILURE_KINDS = [
     pytest.param(
         "streamloop",

@@ -401,6 +401,19 @@ class EventStore:
                 if older is not None and older.fetched_at <= write.fetched_at:
                     del unwritten[write.id]
 
+    async def _bulk_write(self, writes: list[_Write]) -> set[int]:
+        """Upserts `writes`; returns the indexes of those the store had a newer copy of, left as they are."""
+        try:
+            await self._events.bulk_write([_upsert(write.id, write.fields) for write in writes], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                raise
+            return {int(error["index"]) for error in errors}
+        finally:
+            self.memo.invalidate()
+        return set()
+
     async def _write(self, writes: list[_Write]) -> None:
         before: dict[str, tuple[Any, ...]] = {}
         if self._feed is not None:
@@ -409,17 +422,7 @@ class EventStore:
             before = {
                 doc["_id"]: watched_state(doc) async for doc in self._events.find({"_id": {"$in": ids}}, projection)
             }
-        kept_older: set[int] = set()
-        try:
-            await self._events.bulk_write([_upsert(write.id, write.fields) for write in writes], ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
-                raise
-            # Only the events already stored in a newer copy were left as they are.
-            kept_older = {int(error["index"]) for error in errors}
-        finally:
-            self.memo.invalidate()
+        kept_older = await self._bulk_write(writes)
         if self._feed is not None:
             changed = [
                 write.event
