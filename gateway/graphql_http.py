@@ -8,7 +8,7 @@ GraphQL-over-HTTP request is refused with a 4xx and a coded error, and nothing c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from aiohttp import ClientConnectionResetError, hdrs, web
@@ -83,6 +83,13 @@ class TextWebSocketAdapter(AiohttpWebSocketAdapter):
 
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+
+    def is_websocket_request(self, request: web.Request) -> TypeGuard[web.Request]:
+        # Only a request to upgrade can be one; the whole check builds a websocket response each time,
+        # which every plain request would pay for twice.
+        if request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":
+            return False
+        return super().is_websocket_request(request)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         if self.is_websocket_request(request):
