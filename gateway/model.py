@@ -91,8 +91,11 @@ class Event:
         return SOURCE_VENDOR[self.source]
 
     def to_doc(self) -> dict[str, Any]:
-        """The event as a BSON-ready document (datetimes stay datetimes)."""
-        return dataclasses.asdict(self)
+        """The event as a BSON-ready document (datetimes stay datetimes). Its `metadata`, `extra` and `raw`
+        are the event's own, not copies: for encoding, not for changing."""
+        doc = {name: getattr(self, name) for name in _EVENT_FIELDS}
+        doc["recordings"] = [{"url": r.url, "ready_at": r.ready_at, "native_id": r.native_id} for r in self.recordings]
+        return doc
 
     def deleted(self) -> Event:
         """This event as it is once its vendor no longer has it."""
@@ -118,6 +121,11 @@ class Event:
         for rec in values["recordings"]:
             rec.ready_at = as_utc(rec.ready_at)
         return cls(**values)
+
+
+# `dataclasses.asdict` deep-copies every value, which the cache's writes paid for on every event.
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+_RECORDING_FIELDS = tuple(f.name for f in dataclasses.fields(Recording))
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -213,14 +213,20 @@ def _event_document(event: Event, fetched_at: datetime) -> tuple[str, Document]:
     )
     if raw is not None:
         fields["raw"] = raw
+    _check_extra_names(event)
     for key, value in extra.items():
-        if "." in key or key.startswith("$"):
-            raise ValueError(f"extra field name {key!r} of {_id} cannot be a document path")
         # A listing may omit what the detail endpoint said (Livepush's chat_id and embed_id): an
         # unknown value keeps the known one.
         if value is not None:
             fields[f"extra.{key}"] = value
     return _id, fields
+
+
+def _check_extra_names(event: Event) -> None:
+    for key in event.extra:
+        if "." in key or key.startswith("$"):
+            _id = event_id(event.source, event.native_id)
+            raise ValueError(f"extra field name {key!r} of {_id} cannot be a document path")
 
 
 def _upsert(_id: str, fields: Document) -> UpdateOne:
@@ -254,17 +260,16 @@ def _query_key(query: Document) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    """One event's upsert: the event, when its vendor was asked, and the `$set` that stores it."""
+    """One event's upsert: the event and when its vendor was asked."""
 
     id: str
     event: Event
     fetched_at: datetime
-    fields: Document
 
     @classmethod
     def of(cls, event: Event, fetched_at: datetime) -> _Write:
-        _id, fields = _event_document(event, fetched_at)
-        return cls(_id, event, fetched_at, fields)
+        _check_extra_names(event)
+        return cls(event_id(event.source, event.native_id), event, fetched_at)
 
     def then(self, later: _Write) -> _Write:
         """This write and then `later` as one: what the store holds once both have landed."""
@@ -273,7 +278,7 @@ class _Write:
         known = {key: value for key, value in later.event.extra.items() if value is not None}
         raw = later.event.raw if later.event.raw is not None else self.event.raw
         event = dataclasses.replace(later.event, extra={**self.event.extra, **known}, raw=raw)
-        return _Write(later.id, event, later.fetched_at, {**self.fields, **later.fields})
+        return _Write(later.id, event, later.fetched_at)
 
 
 class EventStore:
@@ -401,10 +406,11 @@ class EventStore:
                 if older is not None and older.fetched_at <= write.fetched_at:
                     del unwritten[write.id]
 
-    async def _bulk_write(self, writes: list[_Write]) -> set[int]:
+    async def _bulk_write(self, writes: list[_Write], documents: list[Document]) -> set[int]:
         """Upserts `writes`; returns the indexes of those the store had a newer copy of, left as they are."""
+        upserts = [_upsert(write.id, fields) for write, fields in zip(writes, documents, strict=True)]
         try:
-            await self._events.bulk_write([_upsert(write.id, write.fields) for write in writes], ordered=False)
+            await self._events.bulk_write(upserts, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(error.get("code") != _DUPLICATE_KEY for error in errors):
@@ -422,12 +428,14 @@ class EventStore:
             before = {
                 doc["_id"]: watched_state(doc) async for doc in self._events.find({"_id": {"$in": ids}}, projection)
             }
-        kept_older = await self._bulk_write(writes)
+        # Made here rather than as each write is queued: a burst of write-backs of one event makes one.
+        documents = [_event_document(write.event, write.fetched_at)[1] for write in writes]
+        kept_older = await self._bulk_write(writes, documents)
         if self._feed is not None:
             changed = [
                 write.event
                 for index, write in enumerate(writes)
-                if index not in kept_older and before.get(write.id) != watched_state(write.fields)
+                if index not in kept_older and before.get(write.id) != watched_state(documents[index])
             ]
             await self._feed.publish(changed)
 
