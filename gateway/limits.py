@@ -9,7 +9,7 @@ counts at its value; a missing one at the field's default.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from graphql import (
@@ -40,7 +40,6 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 
@@ -211,6 +210,47 @@ class CostLimiter(SchemaExtension):
 DOCUMENT_CACHE_SIZE = 1024
 
 
+class _ByText:
+    """A parsed document that a cache knows by the text it was parsed from."""
+
+    __slots__ = ("document", "text")
+
+    def __init__(self, text: str, document: DocumentNode) -> None:
+        self.text = text
+        self.document = document
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByText) and other.text == self.text
+
+
+@cache
+def validation_cache(maxsize: int) -> Callable[[_ByText, GraphQLSchema, Any], list[GraphQLError]]:
+    from strawberry.schema.schema import validate_document
+
+    def validate_text(keyed: _ByText, schema: GraphQLSchema, rules: Any) -> list[GraphQLError]:
+        return validate_document(schema, keyed.document, rules)
+
+    return lru_cache(maxsize=maxsize)(validate_text)
+
+
+class TextValidationCache(SchemaExtension):
+    """Strawberry's `ValidationCache`, keyed by the query's text rather than by its parsed document: one text
+    always parses to the same document here, and hashing a document walks every node of it each time."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.validate = validation_cache(maxsize)
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None and context.graphql_document is not None:
+            keyed = _ByText(context.query, context.graphql_document)
+            context.pre_execution_errors = self.validate(keyed, context.schema._schema, context.validation_rules)
+        yield
+
+
 def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension]]:
     """Factories, so that each operation gets extensions of its own. The limiters' validation rules are made
     once, here: the validation cache is keyed by the rules, and new rule classes per request would miss it."""
@@ -222,6 +262,6 @@ def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(AddValidationRules, rules),
-        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(TextValidationCache, DOCUMENT_CACHE_SIZE),
         partial(CostLimiter, limits.max_cost, limits.default_list_size),
     ]

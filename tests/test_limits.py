@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from graphql import get_introspection_query
 
+from gateway.limits import DOCUMENT_CACHE_SIZE, validation_cache
 from gateway.settings import LimitSettings
 from tests.conftest import Sim
 from tests.gateway_harness import Gateway
@@ -108,3 +109,16 @@ async def test_nodes_takes_at_most_a_page_of_ids(gateway: Gateway, sim: Sim) -> 
     body = await gateway.query("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ["x"] * 101})
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "retryable": False, "field": "ids"}
     assert await sim.vendor_requests() == 0
+
+
+async def test_a_query_text_is_validated_once_and_its_errors_every_time(limited: Gateway) -> None:
+    cache = validation_cache(DOCUMENT_CACHE_SIZE)
+    valid = "{ vendors { vendor } }"
+    invalid = "{ vendors { noSuchField } }"
+    before = cache.cache_info()
+    for _ in range(3):
+        assert "errors" not in (await limited.post(valid))[1]
+        _, body = await limited.post(invalid)
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    after = cache.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (2, 4)
