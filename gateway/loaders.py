@@ -91,10 +91,8 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 hit = cached.get(key)
                 if isinstance(outcome, Event):
                     if hit is not None:
-                        # A batch read through a listing can lack fields the detail endpoint gave
-                        # (Livepush's chat and embed ids): what is known stays known, as in the store.
-                        known = {k: v for k, v in outcome.extra.items() if v is not None}
-                        outcome.extra = {**hit.event.extra, **known}
+                        # What is known stays known, as in the store.
+                        outcome.extra = outcome.extra_over(hit.event)
                     writes.append(outcome)
                     results[key] = Loaded(outcome, now, ServedFrom.VENDOR)
                 elif outcome is None:

@@ -94,8 +94,13 @@ class Event:
         """The event as a BSON-ready document (datetimes stay datetimes). Its `metadata`, `extra` and `raw`
         are the event's own, not copies: for encoding, not for changing."""
         doc = {name: getattr(self, name) for name in _EVENT_FIELDS}
-        doc["recordings"] = [{"url": r.url, "ready_at": r.ready_at, "native_id": r.native_id} for r in self.recordings]
+        doc["recordings"] = [{name: getattr(r, name) for name in _RECORDING_FIELDS} for r in self.recordings]
         return doc
+
+    def extra_over(self, earlier: Event) -> dict[str, Any]:
+        """`extra` once this event is written over `earlier`: what this one does not know (None) keeps the
+        earlier value. A listing can lack fields the detail endpoint gave (Livepush's chat and embed ids)."""
+        return {**earlier.extra, **{key: value for key, value in self.extra.items() if value is not None}}
 
     def deleted(self) -> Event:
         """This event as it is once its vendor no longer has it."""

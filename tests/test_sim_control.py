@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from test_sim_support import LIVEPUSH, LOOP, STREAMLOOP, send
+from test_sim_support import LIVEPUSH, LOOP, STREAMLOOP, STREAMLOOP_STATES, send
 
 from tests.conftest import Sim
 
@@ -236,21 +236,7 @@ async def test_trigger_bodies_are_checked(sim: Sim) -> None:
     assert (session.status, stream.status) == (400, 400)
 
 
-@pytest.mark.parametrize(
-    "state",
-    [
-        "draft",
-        "invalid",
-        "scheduled",
-        "preparing",
-        "activating",
-        "active",
-        "failing",
-        "failed",
-        "stopping",
-        "stopped",
-    ],
-)
+@pytest.mark.parametrize("state", STREAMLOOP_STATES)
 async def test_any_streamloop_state_can_be_forced(sim: Sim, state: str) -> None:
     await sim.control("POST", "clock", {"frozen": True})
     stream = (await send(sim, "POST", f"{STREAMLOOP}/streams", json={})).body

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from test_sim_support import STREAMLOOP, send
+from test_sim_support import STREAMLOOP, STREAMLOOP_STATES, send
 
 from gateway.simulators.streamloop.idempotency import (
     Claimed,
@@ -20,18 +20,6 @@ from gateway.simulators.streamloop.idempotency import (
 from tests.conftest import Sim
 
 STREAMS = f"{STREAMLOOP}/streams"
-STATES = (
-    "draft",
-    "invalid",
-    "scheduled",
-    "preparing",
-    "activating",
-    "active",
-    "failing",
-    "failed",
-    "stopping",
-    "stopped",
-)
 STREAM_FIELDS = [
     "id",
     "createdAt",
@@ -221,7 +209,7 @@ async def frozen(sim: Sim) -> None:
     await sim.control("POST", "clock", {"frozen": True})
 
 
-@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("state", STREAMLOOP_STATES)
 async def test_start_from_every_state(sim: Sim, frozen: None, state: str) -> None:
     stream = await new_stream(sim)
     await force(sim, stream["id"], state)
@@ -233,7 +221,7 @@ async def test_start_from_every_state(sim: Sim, frozen: None, state: str) -> Non
         assert (await state_of(sim, stream["id"]))["state"] == state
 
 
-@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("state", STREAMLOOP_STATES)
 async def test_stop_from_every_state(sim: Sim, frozen: None, state: str) -> None:
     stream = await new_stream(sim)
     await force(sim, stream["id"], state)
@@ -244,7 +232,7 @@ async def test_stop_from_every_state(sim: Sim, frozen: None, state: str) -> None
         assert (answer.status, answer.body["code"]) == (409, "STREAM_ILLEGAL_TRANSITION")
 
 
-@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("state", STREAMLOOP_STATES)
 async def test_schedule_from_every_state(sim: Sim, frozen: None, state: str) -> None:
     stream = await new_stream(sim)
     await force(sim, stream["id"], state)
@@ -257,7 +245,7 @@ async def test_schedule_from_every_state(sim: Sim, frozen: None, state: str) -> 
         assert (answer.status, answer.body["code"]) == (409, "STREAM_ILLEGAL_TRANSITION")
 
 
-@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("state", STREAMLOOP_STATES)
 async def test_patch_from_every_state(sim: Sim, frozen: None, state: str) -> None:
     stream = await new_stream(sim)
     await force(sim, stream["id"], state)

@@ -26,6 +26,19 @@ LOOP = "/loop"
 STREAMLOOP = "/streamloop/v1"
 LIVEPUSH = "/livepush"
 BEARER = {"Authorization": f"Bearer {SIM_TOKEN}"}
+#: every stream state Streamloop's contract names
+STREAMLOOP_STATES = (
+    "draft",
+    "invalid",
+    "scheduled",
+    "preparing",
+    "activating",
+    "active",
+    "failing",
+    "failed",
+    "stopping",
+    "stopped",
+)
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 

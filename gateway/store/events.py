@@ -194,7 +194,7 @@ def _beyond(position: KeysetPosition, *, forward: bool, inclusive: bool = False)
     }
 
 
-def _event_document(event: Event, fetched_at: datetime) -> tuple[str, Document]:
+def _event_document(event: Event, fetched_at: datetime) -> Document:
     """The `$set` of one event: every field, but only the known values of `extra`, and the vendor's
     object only when the event carries one (an event read back from the store does not)."""
     fields = event.to_doc()
@@ -213,13 +213,12 @@ def _event_document(event: Event, fetched_at: datetime) -> tuple[str, Document]:
     )
     if raw is not None:
         fields["raw"] = raw
-    _check_extra_names(event)
     for key, value in extra.items():
         # A listing may omit what the detail endpoint said (Livepush's chat_id and embed_id): an
         # unknown value keeps the known one.
         if value is not None:
             fields[f"extra.{key}"] = value
-    return _id, fields
+    return fields
 
 
 def _check_extra_names(event: Event) -> None:
@@ -275,9 +274,8 @@ class _Write:
         """This write and then `later` as one: what the store holds once both have landed."""
         if later.fetched_at < self.fetched_at:
             return self  # the store keeps the newer copy
-        known = {key: value for key, value in later.event.extra.items() if value is not None}
         raw = later.event.raw if later.event.raw is not None else self.event.raw
-        event = dataclasses.replace(later.event, extra={**self.event.extra, **known}, raw=raw)
+        event = dataclasses.replace(later.event, extra=later.event.extra_over(self.event), raw=raw)
         return _Write(later.id, event, later.fetched_at)
 
 
@@ -350,9 +348,6 @@ class EventStore:
             self._flush()
             await asyncio.gather(*list(self._flushes), return_exceptions=True)
 
-    def _unwritten(self, _id: str) -> _Write | None:
-        return self._queued.get(_id) or self._writing.get(_id)
-
     async def ensure_indexes(self) -> None:
         for keys, options in _INDEXES:
             await ensure_index(self._events, keys, **options)
@@ -370,7 +365,7 @@ class EventStore:
         found: dict[tuple[Source, str], CachedEvent] = {}
         unknown = []
         for _id, key in wanted.items():
-            unwritten = self._unwritten(_id) if self._queued or self._writing else None
+            unwritten = self._queued.get(_id) or self._writing.get(_id)
             if unwritten is not None:
                 # As it will be read back: the vendor's object is not.
                 found[key] = CachedEvent(dataclasses.replace(unwritten.event, raw=None), unwritten.fetched_at)
@@ -406,20 +401,6 @@ class EventStore:
                 if older is not None and older.fetched_at <= write.fetched_at:
                     del unwritten[write.id]
 
-    async def _bulk_write(self, writes: list[_Write], documents: list[Document]) -> set[int]:
-        """Upserts `writes`; returns the indexes of those the store had a newer copy of, left as they are."""
-        upserts = [_upsert(write.id, fields) for write, fields in zip(writes, documents, strict=True)]
-        try:
-            await self._events.bulk_write(upserts, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
-                raise
-            return {int(error["index"]) for error in errors}
-        finally:
-            self.memo.invalidate()
-        return set()
-
     async def _write(self, writes: list[_Write]) -> None:
         before: dict[str, tuple[Any, ...]] = {}
         if self._feed is not None:
@@ -429,8 +410,19 @@ class EventStore:
                 doc["_id"]: watched_state(doc) async for doc in self._events.find({"_id": {"$in": ids}}, projection)
             }
         # Made here rather than as each write is queued: a burst of write-backs of one event makes one.
-        documents = [_event_document(write.event, write.fetched_at)[1] for write in writes]
-        kept_older = await self._bulk_write(writes, documents)
+        documents = [_event_document(write.event, write.fetched_at) for write in writes]
+        upserts = [_upsert(write.id, fields) for write, fields in zip(writes, documents, strict=True)]
+        kept_older: set[int] = set()
+        try:
+            await self._events.bulk_write(upserts, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                raise
+            # Only the events already stored in a newer copy were left as they are.
+            kept_older = {int(error["index"]) for error in errors}
+        finally:
+            self.memo.invalidate()
         if self._feed is not None:
             changed = [
                 write.event
