@@ -15,6 +15,7 @@ from gateway.ids import decode_global_id
 from gateway.lifecycle import Verb
 from gateway.model import Source
 from gateway.operations import CreateRequest
+from gateway.resolvers.instants import utc_instant
 from gateway.resolvers.operations import failure_of, fresh, load_native, operation_type
 from gateway.resolvers.permissions import ADMIN, OPERATOR
 from gateway.types.events import LiveEvent
@@ -60,8 +61,8 @@ def to_create_request(given: CreateLiveEventInput) -> CreateRequest:
         raise BadUserInput("metadata: must be a JSON object", field="metadata")
     return CreateRequest(
         title=given.title,
-        scheduled_start=given.scheduled_start,
-        scheduled_end=given.scheduled_end,
+        scheduled_start=utc_instant(given.scheduled_start, "scheduledStart"),
+        scheduled_end=utc_instant(given.scheduled_end, "scheduledEnd"),
         host_id=given.host_id,
         metadata=metadata,
         targets=targets,
@@ -77,7 +78,11 @@ async def run_verb(info: GraphQLInfo, id: str, verb: Verb) -> LiveEvent | None:
 
 
 def changes_of(given: UpdateLiveEventInput) -> EventChanges:
-    changes = EventChanges(title=given.title, scheduled_start=given.scheduled_start, scheduled_end=given.scheduled_end)
+    changes = EventChanges(
+        title=given.title,
+        scheduled_start=utc_instant(given.scheduled_start, "scheduledStart"),
+        scheduled_end=utc_instant(given.scheduled_end, "scheduledEnd"),
+    )
     if changes == EventChanges():
         raise BadUserInput("input: give at least one field to change", field="input")
     if changes.title is not None and not changes.title.strip():

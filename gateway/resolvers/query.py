@@ -12,6 +12,7 @@ from gateway.context import DeferredError, GraphQLInfo, Services
 from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id
 from gateway.model import SOURCE_VENDOR, Source, Status, utcnow
+from gateway.resolvers.instants import utc_instant
 from gateway.resolvers.operations import load_native, operation_type
 from gateway.resolvers.permissions import ADMIN, VIEWER
 from gateway.store.events import EventFilter
@@ -51,8 +52,8 @@ def to_event_filter(given: LiveEventFilter | None) -> EventFilter:
         sources=sorted(sources) if sources is not None else None,
         statuses=list(given.statuses) if given.statuses is not None else None,
         is_live=given.is_live,
-        scheduled_from=given.scheduled_from,
-        scheduled_to=given.scheduled_to,
+        scheduled_from=utc_instant(given.scheduled_from, "filter.scheduledFrom"),
+        scheduled_to=utc_instant(given.scheduled_to, "filter.scheduledTo"),
         title_contains=given.title_contains or None,
     )
 

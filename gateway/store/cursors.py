@@ -8,6 +8,9 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+#: far more than a cursor of the longest event id this server issues; a longer one is refused unread
+MAX_CURSOR_LENGTH = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class KeysetPosition:
@@ -22,14 +25,20 @@ class KeysetPosition:
 
     @classmethod
     def decode(cls, cursor: str) -> KeysetPosition:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError(f"malformed cursor {cursor[:64]!r}...: longer than any this server issues")
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
             sort_start_text, event_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
             if not isinstance(sort_start_text, str) or not isinstance(event_id, str):
                 raise TypeError("cursor parts must be strings")
             sort_start = datetime.fromisoformat(sort_start_text)
-        except (ValueError, TypeError, UnicodeError, binascii.Error) as exc:
-            raise ValueError(f"malformed cursor {cursor!r}: not one this server issued") from exc
-        if sort_start.tzinfo is None:
-            raise ValueError(f"malformed cursor {cursor!r}: its time has no zone")
-        return cls(sort_start=sort_start.astimezone(UTC), event_id=event_id)
+            if sort_start.tzinfo is None:
+                raise ValueError("its time has no zone")
+            # An offset can carry a valid-looking time out of the years a datetime holds.
+            sort_start = sort_start.astimezone(UTC)
+        except (ValueError, TypeError, UnicodeError, binascii.Error, OverflowError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the parser follows
+            shown = cursor if len(cursor) <= 64 else cursor[:64] + "..."
+            raise ValueError(f"malformed cursor {shown!r}: not one this server issued") from exc
+        return cls(sort_start=sort_start, event_id=event_id)
