@@ -11,7 +11,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -180,10 +180,16 @@ def export_schema(output: Path | None) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: web.Application, host: str, port: int) -> AsyncIterator[None]:
+async def serving(
+    app: web.Application, host: str, port: int, prepare: Callable[[web.Application], Awaitable[object]] | None = None
+) -> AsyncIterator[None]:
+    """`app` on host:port until the block ends; `prepare` runs once the app has started, before the first
+    connection is accepted."""
     runner = web.AppRunner(app)
     await runner.setup()
     try:
+        if prepare is not None:
+            await prepare(app)
         await web.TCPSite(runner, host, port).start()
         yield
     finally:
@@ -224,6 +230,8 @@ async def first_draft_stream(sim_url: str, token: str) -> str | None:
 async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -> None:
     from gateway.app import create_app
     from gateway.auth import issue_token
+    from gateway.keys import SERVICES
+    from gateway.model import Source
     from gateway.simulators import SimulatorConfig
     from gateway.simulators import create_app as create_simulators
 
@@ -249,6 +257,13 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
             http.post(f"{sim_url}/_sim/seed", json={"seed": seed, "count": count}) as resp,
         ):
             resp.raise_for_status()
+            seeded: dict[str, list[str]] = await resp.json()
+
+        async def index_seeded_calls(app: web.Application) -> None:
+            # Loop cannot list calls: the index learns of calls made elsewhere by reading them by id, as it
+            # does in production when a provider webhook names one or a caller reads one.
+            await app[SERVICES].index.learn(Source.LOOP_CALL, seeded.get("loop_call", []))
+
         settings = base.model_copy(
             update={
                 "mongodb_uri": mongodb_uri,
@@ -260,7 +275,7 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
                 "livepush": LivepushSettings(base_url=f"{sim_url}/livepush", token=token),
             }
         )
-        async with serving(create_app(settings), host, port):
+        async with serving(create_app(settings), host, port, prepare=index_seeded_calls):
             print(f"\nlive-gateway demo is up\n  GraphiQL:   http://{host}:{port}/graphql")
             print(f"  simulators: {sim_url} (control: {sim_url}/_sim/stats)")
             print(f"  MongoDB:    {mongodb_uri}")

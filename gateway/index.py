@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from gateway.background import repeat
@@ -120,11 +120,19 @@ class EventIndex:
     async def reread_unfinished(self, source: Source) -> int:
         """Read again the indexed events of a source that cannot be listed (Loop calls) and have not
         finished, so that the index follows them too; the number read."""
-        native_ids = await self.store.events.unfinished_ids(source)
+        return await self.learn(source, await self.store.events.unfinished_ids(source))
+
+    async def learn(self, source: Source, native_ids: Sequence[str]) -> int:
+        """Read these events by id from the vendor into the index; the number the vendor answered.
+
+        This is how events of a source that cannot be listed (Loop calls made elsewhere) get into listings
+        and counts when their ids are known; an id the vendor does not know, or cannot answer for now, is
+        left out and the others go in.
+        """
         if not native_ids:
             return 0
         asked_at = utcnow()
-        outcomes = await self.adapters[source].fetch_many(native_ids)
+        outcomes = await self.adapters[source].fetch_many(list(native_ids))
         fresh = [outcome for outcome in outcomes if isinstance(outcome, Event)]
         if fresh:
             await self.store.events.put_many(fresh, fetched_at=asked_at)

@@ -91,3 +91,20 @@ async def test_the_refresher_follows_unfinished_loop_calls(
     stats = await sim.stats()
     call_reads = [r for r in stats["requests"] if r["route"] == "/v1/live/calls/{id}"]
     assert sum(r["count"] for r in call_reads) == 1  # the ended call is not asked about again
+
+
+async def test_loop_calls_made_elsewhere_are_learned_by_id(
+    sim: Sim, settings_for: Callable[..., Settings], http_session: aiohttp.ClientSession, mongo_db: Any
+) -> None:
+    ids = await sim.control("POST", "seed", {"counts": {"loop_call": 3}})
+    store = Store(mongo_db)
+    await store.ensure_indexes()
+    index = EventIndex(store, build_adapters(build_clients(http_session, settings_for())), 30)
+    calls = EventFilter(sources=[Source.LOOP_CALL])
+    assert await store.events.count(calls) == 0
+    await sim.control("POST", "reset", {"stats_only": True})
+
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert await index.learn(Source.LOOP_CALL, [*ids["loop_call"], unknown]) == 3
+    assert await store.events.count(calls) == 3
+    assert await sim.vendor_requests() == 4  # one read by id each, the unknown one included
