@@ -24,7 +24,7 @@ from gateway.live import ChangeHub
 from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
 from gateway.schema import build_schema
-from gateway.settings import Settings
+from gateway.settings import ConfigurationError, Settings
 from gateway.store import connect
 from gateway.vendors.registry import build_adapters, build_clients
 from gateway.vendors.resilience import CircuitState
@@ -49,7 +49,9 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.mongodb_uri:
-        raise RuntimeError("no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`")
+        raise ConfigurationError(
+            "no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`"
+        )
     mongo, store = connect(
         settings.mongodb_uri, settings.mongodb_database, settings.read_memo_ttl, settings.write_behind_delay
     )

@@ -11,9 +11,10 @@ from typing import Any
 
 import jwt
 from jwt.algorithms import RSAAlgorithm
+from pydantic import SecretStr
 
 from gateway.errors import Unauthenticated
-from gateway.settings import AuthSettings, Role
+from gateway.settings import MIN_JWT_SECRET_BYTES, AuthSettings, ConfigurationError, Role
 
 API_KEY_HEADER = "X-API-Key"
 #: verified bearer tokens remembered (oldest forgotten first)
@@ -33,6 +34,15 @@ class Principal:
 
 #: who calls when authentication is switched off
 ANONYMOUS_ADMIN = Principal(name="anonymous", role=Role.ADMIN)
+
+
+def check_jwt_secret(secret: SecretStr | None) -> None:
+    """An HS256 secret shorter than the hash it keys can be guessed offline from any token it signed."""
+    if secret is not None and len(secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigurationError(
+            f"LIVE_GATEWAY_AUTH__JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long "
+            f"(it is {len(secret.get_secret_value().encode())}); make one with `openssl rand -base64 48`"
+        )
 
 
 def hash_api_key(key: str) -> str:
@@ -64,11 +74,13 @@ class Authenticator:
         return self.settings.enabled
 
     def check_configured(self) -> None:
+        """Refuses settings that would let nobody in, or let anyone guess a key that signs tokens."""
         if self.enabled and not self.settings.has_credentials:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "authentication is on but no credentials are configured: set LIVE_GATEWAY_AUTH__JWT_SECRET, "
                 "__JWT_PUBLIC_KEY, __JWKS_FILE or __API_KEYS (or LIVE_GATEWAY_AUTH__ENABLED=false)"
             )
+        check_jwt_secret(self.settings.jwt_secret)
 
     def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
         """The caller the credentials prove, or `Unauthenticated`. No credentials at all is also an error."""

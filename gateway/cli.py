@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from gateway.observability import configure_logging
-from gateway.settings import LivepushSettings, LoopSettings, Role, Settings, StreamloopSettings
+from gateway.settings import ConfigurationError, LivepushSettings, LoopSettings, Role, Settings, StreamloopSettings
 
 SUBSCRIPTION = """subscription {
   liveEventUpdated(filter: {sources: [STREAMLOOP_STREAM]}) { id title status vendorStatus isLive }
@@ -113,15 +113,18 @@ def serve_one(host: str, port: int, reuse_port: bool) -> None:
 
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    web.run_app(
-        create_app(settings),
-        host=host,
-        port=port,
-        reuse_port=reuse_port or None,
-        access_log=None,
-        print=None,
-        loop=event_loop(settings.uvloop),
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=host,
+            port=port,
+            reuse_port=reuse_port or None,
+            access_log=None,
+            print=None,
+            loop=event_loop(settings.uvloop),
+        )
+    except ConfigurationError as exc:
+        sys.exit(f"live-gateway: {exc}")
 
 
 def event_loop(prefer_uvloop: bool) -> asyncio.AbstractEventLoop:
@@ -137,11 +140,15 @@ def event_loop(prefer_uvloop: bool) -> asyncio.AbstractEventLoop:
 
 
 def print_token(subject: str, role: Role, ttl: float) -> None:
-    from gateway.auth import issue_token
+    from gateway.auth import check_jwt_secret, issue_token
 
     auth = Settings().auth
     if auth.jwt_secret is None:
         sys.exit("live-gateway token: set LIVE_GATEWAY_AUTH__JWT_SECRET to the gateway's HS256 secret")
+    try:
+        check_jwt_secret(auth.jwt_secret)
+    except ConfigurationError as exc:
+        sys.exit(f"live-gateway token: {exc}")
     print(
         issue_token(
             auth.jwt_secret.get_secret_value(),

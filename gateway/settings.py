@@ -9,6 +9,10 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(RuntimeError):
+    """Settings the gateway will not start with; the message is one line that names the setting."""
+
+
 class VendorSettings(BaseModel):
     """What every vendor needs: where it is, how the gateway proves who it is, and how patient to be."""
 
@@ -68,6 +72,10 @@ class ApiKey(BaseModel):
     name: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     role: Role
+
+
+#: the shortest HS256 secret accepted: HMAC-SHA256's own output size (RFC 7518, section 3.2)
+MIN_JWT_SECRET_BYTES = 32
 
 
 class AuthSettings(BaseModel):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +18,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.auth import hash_api_key
+from gateway.auth import Authenticator, hash_api_key
 from gateway.errors import Unauthenticated
-from gateway.settings import ApiKey, AuthSettings, LimitSettings, Role
+from gateway.settings import ApiKey, AuthSettings, ConfigurationError, LimitSettings, Role
 from tests.conftest import SIM_TOKEN, Sim
 from tests.gateway_harness import JWT_SECRET, Gateway, token_for
 from tests.test_mutations import create_input
@@ -320,3 +323,31 @@ def test_a_remembered_token_still_expires() -> None:
     time.sleep(max(0.0, now + 1.05 - time.time()))
     with pytest.raises(Unauthenticated, match="expired"):
         authenticator.authenticate(f"Bearer {token}", None)
+
+
+@pytest.mark.parametrize("secret", ["x", "s" * 31, "é" * 15])
+def test_a_short_hs256_secret_is_refused_at_start(secret: str) -> None:
+    with pytest.raises(ConfigurationError, match="at least 32 bytes"):
+        Authenticator(AuthSettings(jwt_secret=secret)).check_configured()
+    # 16 characters of two bytes each are 32 bytes: the length is counted in bytes, as HMAC sees it.
+    Authenticator(AuthSettings(jwt_secret="é" * 16)).check_configured()
+
+
+def test_serve_with_a_short_secret_exits_with_one_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "LIVE_GATEWAY_AUTH__JWT_SECRET": "too-short",
+        "LIVE_GATEWAY_MONGODB_URI": "mongodb://127.0.0.1:1/",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", "0"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "LIVE_GATEWAY_AUTH__JWT_SECRET" in lines[0] and "32 bytes" in lines[0]
