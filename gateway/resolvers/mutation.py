@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -18,6 +18,7 @@ from gateway.operations import CreateRequest
 from gateway.resolvers.instants import utc_instant
 from gateway.resolvers.operations import failure_of, fresh, load_native, operation_type
 from gateway.resolvers.permissions import ADMIN, OPERATOR
+from gateway.types.arguments import EventId
 from gateway.types.events import LiveEvent
 from gateway.types.mutations import (
     CreateLiveEventInput,
@@ -90,7 +91,7 @@ def changes_of(given: UpdateLiveEventInput) -> EventChanges:
     return changes
 
 
-@strawberry.type
+@strawberry.type(description="Changes at the vendors; each answers with what the vendor now holds.")
 class Mutation:
     @strawberry.mutation(
         description="Create one event on several vendors at once. Each target succeeds or fails on its own; "
@@ -98,7 +99,16 @@ class Mutation:
         permission_classes=OPERATOR,
     )
     async def create_live_event(
-        self, info: GraphQLInfo, input: CreateLiveEventInput, idempotency_key: str | None = None
+        self,
+        info: GraphQLInfo,
+        input: Annotated[CreateLiveEventInput, strawberry.argument(description="The event and its targets.")],
+        idempotency_key: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Any string unique to this request: sent again, the first answer comes back and nothing "
+                "is made twice. The Idempotency-Key header does the same."
+            ),
+        ] = None,
     ) -> CreateLiveEventPayload:
         context = info.context
         key = idempotency_key or context.request.headers.get("Idempotency-Key") or None
@@ -130,23 +140,23 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Start streaming (Streamloop).", permission_classes=OPERATOR)
-    async def start_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+    async def start_live_event(self, info: GraphQLInfo, id: EventId) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.start(native_id)))
 
     @strawberry.mutation(
         description="Stop streaming (Streamloop), or end the call (Loop Live).", permission_classes=OPERATOR
     )
-    async def stop_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+    async def stop_live_event(self, info: GraphQLInfo, id: EventId) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.stop(native_id)))
 
     @strawberry.mutation(description="Cancel a scheduled event (Loop Live sessions).", permission_classes=OPERATOR)
-    async def cancel_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+    async def cancel_live_event(self, info: GraphQLInfo, id: EventId) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.cancel(native_id)))
 
     @strawberry.mutation(
         description="Delete the event at its vendor (Streamloop, Livepush).", permission_classes=OPERATOR
     )
-    async def delete_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> DeleteLiveEventPayload:
+    async def delete_live_event(self, info: GraphQLInfo, id: EventId) -> DeleteLiveEventPayload:
         event = await run_verb(info, id, lambda adapter, native_id: adapter.delete(native_id))
         return DeleteLiveEventPayload(deleted_id=id, event=event)
 
@@ -154,7 +164,10 @@ class Mutation:
         description="Change an event's title or schedule (Loop Live sessions, Streamloop).", permission_classes=OPERATOR
     )
     async def update_live_event(
-        self, info: GraphQLInfo, id: strawberry.ID, input: UpdateLiveEventInput
+        self,
+        info: GraphQLInfo,
+        id: EventId,
+        input: Annotated[UpdateLiveEventInput, strawberry.argument(description="What to change.")],
     ) -> LiveEventPayload:
         changes = changes_of(input)
         return LiveEventPayload(
@@ -164,14 +177,20 @@ class Mutation:
     @strawberry.mutation(
         description="Read the event from its vendor now, whatever the cache holds.", permission_classes=OPERATOR
     )
-    async def refresh_live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventPayload:
+    async def refresh_live_event(self, info: GraphQLInfo, id: EventId) -> LiveEventPayload:
         return LiveEventPayload(event=await run_verb(info, id, lambda adapter, native_id: adapter.fetch(native_id)))
 
     @strawberry.mutation(
         description="Register a person for an event (Loop Live sessions).", permission_classes=OPERATOR
     )
     async def register_for_live_event(
-        self, info: GraphQLInfo, id: strawberry.ID, input: RegisterForLiveEventInput | None = None
+        self,
+        info: GraphQLInfo,
+        id: EventId,
+        input: Annotated[
+            RegisterForLiveEventInput | None,
+            strawberry.argument(description="Who registers; null registers a participant."),
+        ] = None,
     ) -> LiveEventPayload:
         given = input or RegisterForLiveEventInput()
         return LiveEventPayload(
@@ -185,7 +204,13 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Run a create operation's failed targets again.", permission_classes=ADMIN)
-    async def retry_live_event_operation(self, info: GraphQLInfo, operation_id: strawberry.ID) -> LiveEventOperation:
+    async def retry_live_event_operation(
+        self,
+        info: GraphQLInfo,
+        operation_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The operation (`CreateLiveEventPayload.operationId`).")
+        ],
+    ) -> LiveEventOperation:
         operation = await info.context.services.operations.retry(operation_id)
         return await operation_type(info, operation)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 
@@ -16,6 +16,20 @@ from gateway.resolvers.instants import utc_instant
 from gateway.resolvers.operations import load_native, operation_type
 from gateway.resolvers.permissions import ADMIN, VIEWER
 from gateway.store.events import EventFilter
+from gateway.types.arguments import (
+    DEFAULT_PAGE,
+    ENDED_WITHIN,
+    MAX_PAGE,
+    STARTING_WITHIN,
+    After,
+    Before,
+    EndedWithin,
+    EventId,
+    Filter,
+    First,
+    Last,
+    StartingWithin,
+)
 from gateway.types.enums import ServedFrom
 from gateway.types.events import LiveEvent, Loaded, Node, to_graphql
 from gateway.types.listing import (
@@ -29,12 +43,6 @@ from gateway.types.listing import (
     VendorHealth,
 )
 from gateway.types.mutations import LiveEventOperation
-
-MAX_PAGE = 100
-#: the dashboard's windows unless asked otherwise: starting within the hour, ended within the day
-STARTING_WITHIN = 3600
-ENDED_WITHIN = 86400
-DEFAULT_PAGE = 20
 
 
 async def load_event(info: GraphQLInfo, global_id: str) -> LiveEvent | None:
@@ -69,19 +77,31 @@ def page_size(first: int | None, last: int | None) -> tuple[int | None, int | No
     return first, last
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads: from the index for listings and counts, from the vendors (or a fresh cached copy) by id."
+)
 class Query:
     @strawberry.field(
         description="Any object by its global id; null when it does not exist.", permission_classes=VIEWER
     )
-    async def node(self, info: GraphQLInfo, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id, as `Node.id` gives it.")],
+    ) -> Node | None:
         return await load_event(info, id)
 
     @strawberry.field(
         description=f"Several objects by global id (at most {MAX_PAGE}), in order; null for each that does not exist.",
         permission_classes=VIEWER,
     )
-    def nodes(self, info: GraphQLInfo, ids: list[strawberry.ID]) -> list[Node | None]:
+    def nodes(
+        self,
+        info: GraphQLInfo,
+        ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description=f"Global ids, at most {MAX_PAGE}; repeats allowed.")
+        ],
+    ) -> list[Node | None]:
         if len(ids) > MAX_PAGE:
             raise BadUserInput(f"at most {MAX_PAGE} ids at once, got {len(ids)}", field="ids")
         # One awaitable per id, which graphql-core awaits item by item: each id fails or succeeds on its
@@ -92,20 +112,22 @@ class Query:
     @strawberry.field(
         description="A live event by its global id; null when it does not exist.", permission_classes=VIEWER
     )
-    async def live_event(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEvent | None:
+    async def live_event(self, info: GraphQLInfo, id: EventId) -> LiveEvent | None:
         return await load_event(info, id)
 
     @strawberry.field(
-        description="Live events across every vendor, from the index, paged with cursors.", permission_classes=VIEWER
+        description="Live events across every vendor, from the index, paged with cursors "
+        f"({DEFAULT_PAGE} a page unless `first` or `last` says otherwise, at most {MAX_PAGE}).",
+        permission_classes=VIEWER,
     )
     async def live_events(
         self,
         info: GraphQLInfo,
-        filter: LiveEventFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        filter: Filter = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> LiveEventConnection:
         first, last = page_size(first, last)
         event_filter = to_event_filter(filter)
@@ -140,7 +162,13 @@ class Query:
     @strawberry.field(
         description="A journaled operation and the outcome of each of its targets.", permission_classes=ADMIN
     )
-    async def live_event_operation(self, info: GraphQLInfo, id: strawberry.ID) -> LiveEventOperation | None:
+    async def live_event_operation(
+        self,
+        info: GraphQLInfo,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The operation's id (`CreateLiveEventPayload.operationId`).")
+        ],
+    ) -> LiveEventOperation | None:
         operation = await info.context.services.store.journal.get(id)
         return None if operation is None else await operation_type(info, operation)
 
@@ -157,9 +185,9 @@ class Query:
     async def live_event_stats(
         self,
         info: GraphQLInfo,
-        filter: LiveEventFilter | None = None,
-        starting_within_seconds: int = STARTING_WITHIN,
-        ended_within_seconds: int = ENDED_WITHIN,
+        filter: Filter = None,
+        starting_within_seconds: StartingWithin = STARTING_WITHIN,
+        ended_within_seconds: EndedWithin = ENDED_WITHIN,
     ) -> LiveEventStats:
         return await live_event_stats(info, to_event_filter(filter), starting_within_seconds, ended_within_seconds)
 

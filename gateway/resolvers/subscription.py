@@ -12,11 +12,12 @@ from gateway.context import GraphQLInfo
 from gateway.errors import GatewayError
 from gateway.model import utcnow
 from gateway.resolvers.permissions import VIEWER
-from gateway.resolvers.query import ENDED_WITHIN, STARTING_WITHIN, live_event_stats, to_event_filter
+from gateway.resolvers.query import live_event_stats, to_event_filter
 from gateway.store.changes import Change
+from gateway.types.arguments import ENDED_WITHIN, STARTING_WITHIN, EndedWithin, Filter, StartingWithin
 from gateway.types.enums import ServedFrom
 from gateway.types.events import LiveEvent, Loaded, to_graphql
-from gateway.types.listing import LiveEventFilter, LiveEventStats
+from gateway.types.listing import LiveEventStats
 
 #: changes that land this close together are answered with one new set of counts
 STATS_SETTLE_SECONDS = 0.2
@@ -43,15 +44,13 @@ async def subscribed(info: GraphQLInfo) -> AsyncIterator[asyncio.Queue[Change | 
         yield queue
 
 
-@strawberry.type
+@strawberry.type(description="Live updates of events and of dashboard counts.")
 class Subscription:
     @strawberry.subscription(
         description="Each event the filter selects, every time its status, schedule or recordings change.",
         permission_classes=VIEWER,
     )
-    async def live_event_updated(
-        self, info: GraphQLInfo, filter: LiveEventFilter | None = None
-    ) -> AsyncGenerator[LiveEvent, None]:
+    async def live_event_updated(self, info: GraphQLInfo, filter: Filter = None) -> AsyncGenerator[LiveEvent, None]:
         wanted = to_event_filter(filter)
         async with subscribed(info) as queue:
             while True:
@@ -65,9 +64,9 @@ class Subscription:
     async def live_event_stats_updated(
         self,
         info: GraphQLInfo,
-        filter: LiveEventFilter | None = None,
-        starting_within_seconds: int = STARTING_WITHIN,
-        ended_within_seconds: int = ENDED_WITHIN,
+        filter: Filter = None,
+        starting_within_seconds: StartingWithin = STARTING_WITHIN,
+        ended_within_seconds: EndedWithin = ENDED_WITHIN,
     ) -> AsyncGenerator[LiveEventStats, None]:
         wanted = to_event_filter(filter)
         async with subscribed(info) as queue:
