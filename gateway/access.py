@@ -1,42 +1,30 @@
 """Who may reach /graphql, and how often: credentials are checked and each caller's rate is limited
-before a request reaches the schema."""
+before a request reaches the schema.
+
+Only a real websocket handshake (RFC 6455: a GET with `Upgrade: websocket`, `Connection: upgrade`, version
+13, a well-formed key, and a subprotocol the view speaks) may come without credentials, since a browser
+cannot put headers on one: the websocket handler then checks the credentials of `connection_init`. Every
+other request, whatever its headers say, is authenticated and rate-limited here.
+"""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
-from gateway.auth import API_KEY_HEADER, Authenticator, Principal
+from gateway.auth import API_KEY_HEADER, Authenticator
 from gateway.errors import GatewayError, RateLimited, Unauthenticated
-from gateway.keys import PRINCIPAL
+from gateway.keys import PRINCIPAL, RATE_LIMIT
 from gateway.media import JSON, error_document, negotiate
 from gateway.observability import Metrics
-from gateway.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GRAPHQL_PATH = "/graphql"
-
-
-class CallerRateLimit:
-    """A moving window per caller, per replica: a caller spread over N replicas gets up to N times the rate."""
-
-    def __init__(self, limit: str) -> None:
-        self._item: RateLimitItem | None = parse(limit) if limit else None
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def check(self, principal: Principal) -> None:
-        if self._item is None:
-            return
-        if not self._limiter.hit(self._item, principal.name):
-            stats = self._limiter.get_window_stats(self._item, principal.name)
-            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-            raise RateLimited(f"more than {self._item} requests; try again in {retry_after} s", retry_after=retry_after)
+#: the websocket subprotocols /graphql speaks
+WEBSOCKET_PROTOCOLS = ("graphql-transport-ws",)
+#: whether a request is a real websocket handshake, decided once per request
+WEBSOCKET_HANDSHAKE = web.RequestKey("websocket_handshake", bool)
 
 
 def error_response(request: web.Request, error: GatewayError, status: int) -> web.Response:
@@ -52,6 +40,27 @@ def error_response(request: web.Request, error: GatewayError, status: int) -> we
     return response
 
 
+def is_websocket_handshake(request: web.Request) -> bool:
+    """A real websocket handshake for a subprotocol the view speaks; decided once, so that the access
+    middleware and the view can never disagree about it."""
+    known = request.get(WEBSOCKET_HANDSHAKE)
+    if known is None:
+        known = request[WEBSOCKET_HANDSHAKE] = _is_websocket_handshake(request)
+    return known
+
+
+def _is_websocket_handshake(request: web.Request) -> bool:
+    headers = request.headers
+    # aiohttp's own check also takes other methods, drafts of the protocol and handshakes without a
+    # subprotocol in common; none of those is a websocket this view serves.
+    if request.method != hdrs.METH_GET or headers.get(hdrs.SEC_WEBSOCKET_VERSION, "").strip() != "13":
+        return False
+    if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket":
+        return False
+    ready = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOLS).can_prepare(request)
+    return ready.ok and ready.protocol in WEBSOCKET_PROTOCOLS
+
+
 def is_graphiql_page(request: web.Request) -> bool:
     """GraphiQL's own page holds no data; the queries it sends carry the caller's credentials."""
     return (
@@ -62,28 +71,29 @@ def is_graphiql_page(request: web.Request) -> bool:
 
 
 def access_middleware(
-    settings: Settings, authenticator: Authenticator, metrics: Metrics
+    authenticator: Authenticator, metrics: Metrics, guarded_paths: frozenset[str] = frozenset({GRAPHQL_PATH})
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    rate_limit = CallerRateLimit(settings.limits.rate_limit)
+    """Checks the credentials and the rate of every request to `guarded_paths`."""
 
     @web.middleware
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != GRAPHQL_PATH or request.method == hdrs.METH_OPTIONS or is_graphiql_page(request):
+        if request.path not in guarded_paths or request.method == hdrs.METH_OPTIONS or is_graphiql_page(request):
             return await handler(request)
         authorization, api_key = request.headers.get(hdrs.AUTHORIZATION), request.headers.get(API_KEY_HEADER)
-        websocket = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
-        # A browser cannot put headers on a websocket: its credentials may come in `connection_init` instead.
-        if not (websocket and authorization is None and api_key is None):
-            try:
-                principal = authenticator.authenticate(authorization, api_key)
-                rate_limit.check(principal)
-            except Unauthenticated as exc:
-                metrics.rejected.labels("unauthenticated").inc()
-                return error_response(request, exc, 401)
-            except RateLimited as exc:
-                metrics.rejected.labels("rate_limited").inc()
-                return error_response(request, exc, 429)
-            request[PRINCIPAL] = principal
+        # A browser cannot put headers on a websocket: its credentials may come in `connection_init` instead,
+        # where the websocket handler checks them.
+        if authorization is None and api_key is None and is_websocket_handshake(request):
+            return await handler(request)
+        try:
+            principal = authenticator.authenticate(authorization, api_key)
+            request.app[RATE_LIMIT].check(principal)
+        except Unauthenticated as exc:
+            metrics.rejected.labels("unauthenticated").inc()
+            return error_response(request, exc, 401)
+        except RateLimited as exc:
+            metrics.rejected.labels("rate_limited").inc()
+            return error_response(request, exc, 429)
+        request[PRINCIPAL] = principal
         return await handler(request)
 
     return access

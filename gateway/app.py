@@ -11,18 +11,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from gateway.access import access_middleware
+from gateway.access import WEBSOCKET_PROTOCOLS, access_middleware
 from gateway.auth import Authenticator
 from gateway.background import background_task
 from gateway.context import Services
 from gateway.cors import cors_middleware
 from gateway.graphql_http import GatewayView
 from gateway.index import EventIndex
-from gateway.keys import AUTHENTICATOR, METRICS, REQUEST_ID, SERVICES, SETTINGS
+from gateway.keys import AUTHENTICATOR, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
 from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
+from gateway.ratelimit import CallerRateLimit
 from gateway.schema import build_schema
 from gateway.settings import ConfigurationError, Settings
 from gateway.store import connect
@@ -121,13 +122,14 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             request_id_middleware,
             cors_middleware(settings.cors),
-            access_middleware(settings, authenticator, metrics),
+            access_middleware(authenticator, metrics),
         ],
         client_max_size=settings.limits.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[AUTHENTICATOR] = authenticator
     app[METRICS] = metrics
+    app[RATE_LIMIT] = CallerRateLimit(settings.limits.rate_limit)
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(
         background_task(
@@ -150,6 +152,7 @@ def create_app(settings: Settings) -> web.Application:
         schema=build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql else None,
         allowed_origins=settings.cors.allow_origins,
+        subscription_protocols=WEBSOCKET_PROTOCOLS,
     )
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)

@@ -25,7 +25,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
-from gateway.access import is_graphiql_page
+from gateway.access import error_response, is_graphiql_page, is_websocket_handshake
 from gateway.auth import API_KEY_HEADER
 from gateway.context import Context
 from gateway.cors import add_vary
@@ -85,11 +85,8 @@ class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
 
     def is_websocket_request(self, request: web.Request) -> TypeGuard[web.Request]:
-        # Only a request to upgrade can be one; the whole check builds a websocket response each time,
-        # which every plain request would pay for twice.
-        if request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":
-            return False
-        return super().is_websocket_request(request)
+        # The access middleware's decision: only a real handshake may come without credentials.
+        return is_websocket_handshake(request)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         if self.is_websocket_request(request):
@@ -102,6 +99,13 @@ class GatewayView(GraphQLView[Context, None]):
             response = self._refusal(refused, media_type or JSON)
         elif self.graphql_ide and is_graphiql_page(request):
             response = await self.render_graphql_ide(request)
+        elif request.get(PRINCIPAL) is None and not is_graphiql_page(request):
+            # Past the access middleware without credentials come only a websocket (they come in its
+            # connection_init) and GraphiQL's page (which runs nothing); anything else is refused here too.
+            unauthenticated = Unauthenticated(
+                f"credentials required: a bearer token, or an API key in {API_KEY_HEADER}"
+            )
+            response = error_response(request, unauthenticated, 401)
         elif media_type is None:
             message = f"responses are {GRAPHQL_RESPONSE} or {JSON}, and the Accept header admits neither"
             response = self._refusal(RequestRefused(406, message), JSON)

@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.auth import Authenticator, Principal
 from gateway.context import Services
 from gateway.observability import Metrics
+from gateway.ratelimit import CallerRateLimit
 from gateway.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,3 +17,5 @@ REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 METRICS = web.AppKey("metrics", Metrics)
+#: each caller's request rate, over HTTP and websockets alike
+RATE_LIMIT = web.AppKey("rate_limit", CallerRateLimit)

@@ -351,3 +351,65 @@ def test_serve_with_a_short_secret_exits_with_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "LIVE_GATEWAY_AUTH__JWT_SECRET" in lines[0] and "32 bytes" in lines[0]
+
+
+#: headers that make a plain request look like (part of) a websocket handshake
+HANDSHAKE_TRICKS = {
+    "upgrade": {"Upgrade": "websocket"},
+    "upgrade-mixed-case": {"Upgrade": "WebSocket"},
+    "upgrade-connection": {"Upgrade": "websocket", "Connection": "Upgrade"},
+    "upgrade-connection-version": {
+        "Upgrade": "websocket",
+        "Connection": "keep-alive, Upgrade",
+        "Sec-WebSocket-Version": "13",
+    },
+    "sec-websocket-only": {"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"},
+    "sec-websocket-protocol": {"Upgrade": "websocket", "Sec-WebSocket-Protocol": "graphql-transport-ws"},
+    "bad-key": {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "short",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Protocol": "graphql-transport-ws",
+    },
+    "old-version": {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "8",
+        "Sec-WebSocket-Protocol": "graphql-transport-ws",
+    },
+}
+INTROSPECTION = "{ __schema { types { name } } }"
+
+
+async def trick(gw: Gateway, method: str, headers: dict[str, str]) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http:
+        if method == "GET":
+            request = http.get(f"{gw.url}/graphql", params={"query": INTROSPECTION}, headers=headers)
+        else:
+            request = http.post(f"{gw.url}/graphql", json={"query": INTROSPECTION}, headers=headers)
+        async with request as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("headers", list(HANDSHAKE_TRICKS.values()), ids=list(HANDSHAKE_TRICKS))
+async def test_no_credentials_with_any_header_trick_is_401(
+    gateway: Gateway, sim: Sim, method: str, headers: dict[str, str]
+) -> None:
+    before = await sim.vendor_requests()
+    status, body = await trick(gateway, method, headers)
+    assert status == 401, body
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert await sim.vendor_requests() == before
+
+
+async def test_a_header_trick_does_not_escape_the_rate_limit(make_gateway: Callable[..., Any]) -> None:
+    async with make_gateway(limits=LimitSettings(rate_limit="2/minute")) as gw:
+        viewer = bearer(token_for(Role.VIEWER, "mallory"))
+        statuses = [
+            (await trick(gw, "POST", {**viewer, **HANDSHAKE_TRICKS["upgrade-connection"]}))[0] for _ in range(4)
+        ]
+        assert statuses == [200, 200, 429, 429]
