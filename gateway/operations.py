@@ -34,7 +34,14 @@ from gateway.errors import (
 from gateway.model import Event, Source, utcnow
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.store.journal import Operation, OperationState, TargetFailure, TargetRecord, TargetState
+from gateway.store.journal import (
+    Operation,
+    OperationNotStarted,
+    OperationState,
+    TargetFailure,
+    TargetRecord,
+    TargetState,
+)
 from gateway.vendors.base import CreateSpec, SourceAdapter
 from gateway.vendors.resilience import worst_case_seconds
 
@@ -156,11 +163,13 @@ class OperationRunner:
                 targets=[TargetRecord(source, TargetState.PENDING, request=body) for source, body in bodies.items()],
                 lease=lease,
             )
-        except BaseException:
-            # No vendor was called: the key must not stay bound to an operation that does not exist.
+        except OperationNotStarted:
+            # Known never to exist, so no vendor was called: the key must not stay bound to it.
             if idempotency_key:
                 await self.store.idempotency.release(caller, idempotency_key, operation_id)
-            raise
+            raise OperationIncomplete(f"the operation did not start ({operation_id}); send it again") from None
+        # Any other failure leaves the entry's existence unknown: the key stays bound to it, so that a retry
+        # with the key finds the operation (which the reconciler then runs) rather than starting another.
         created: dict[Source, Event] = {}
         plan = dict.fromkeys(bodies, False)  # nothing was sent yet: nothing to look for
         return OperationOutcome(await self._run(operation, plan, created=created), created=created)
@@ -171,7 +180,7 @@ class OperationRunner:
         seen = await self.store.journal.get(operation_id)
         if seen is None:
             raise NotFound(f"operationId: no operation {operation_id}")
-        abandoned = seen.state is OperationState.RUNNING and seen.lease_until <= utcnow()
+        abandoned = seen.lease_expired(utcnow())
         if seen.state is OperationState.RUNNING and not abandoned:
             raise BadUserInput(
                 f"operationId: {operation_id} is running; retry when it is done",
@@ -229,14 +238,14 @@ class OperationRunner:
             if operation is not None:
                 if operation.state is OperationState.DONE:
                     return operation
-                if operation.lease_until <= utcnow():
+                if operation.lease_expired(utcnow()):
                     finished = await self.take_over(operation)
                     if finished is not None:
                         return finished
                 deadline = max(deadline, operation.lease_until + LEASE_MARGIN)
-            elif utcnow() > deadline:
-                # The key's first request died before writing its journal entry, so no vendor was called:
-                # free the key for this retry's next attempt.
+            elif utcnow() > deadline and await self.store.journal.settle(operation_id) is None:
+                # The key's first request never wrote its journal entry, and now never can, so no vendor
+                # was called: free the key for this retry's next attempt.
                 await self.store.idempotency.release(caller, key, operation_id)
                 raise OperationIncomplete(
                     f"the request first made with this key did not start ({operation_id}); send it again"
@@ -276,7 +285,7 @@ class OperationRunner:
             else:
                 record.state, record.native_id, record.failure = TargetState.SUCCEEDED, event.native_id, None
                 created[source] = event
-            if not await self.store.journal.record(operation.id, operation.runner, record):
+            if not await self.store.journal.record(operation, record):
                 lost_lease = True
 
         asked_at = utcnow()
@@ -292,7 +301,7 @@ class OperationRunner:
                 "operation %s was taken over while it ran; its outcomes stand as the journal has them", operation.id
             )
             return await self._reread(operation.id)
-        if await self.store.journal.finish(operation.id, operation.runner):
+        if await self.store.journal.finish(operation):
             operation.state = OperationState.DONE
         return operation
 

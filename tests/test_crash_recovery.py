@@ -227,8 +227,9 @@ async def test_a_runner_that_lost_its_operation_cannot_write_to_it(gateway: Gate
     assert await journal.take_over(seen, "new-runner", timedelta(seconds=30))
     stale = seen.targets[Source.LIVEPUSH_STREAM]
     stale.state = TargetState.FAILED
-    assert await journal.record("op_fenced", "a-runner-that-died", stale) is False
-    assert await journal.finish("op_fenced", "a-runner-that-died") is False
+    # The dead runner still holds the operation as it last read it.
+    assert await journal.record(seen, stale) is False
+    assert await journal.finish(seen) is False
     now = await journal.get("op_fenced")
     assert now is not None and now.targets[Source.LIVEPUSH_STREAM].state is TargetState.PENDING
 

@@ -2,6 +2,7 @@
 
 The record is claimed with one `insert_one` on a unique `_id`, so of any number of concurrent requests
 with the same caller and key exactly one wins and runs; the others find its operation and replay it.
+A record is released only for an operation known never to exist (see `OperationJournal.settle`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from gateway.model import as_utc, utcnow
-from gateway.store.mongo import Database, ensure_index, utc_collection
+from gateway.store.mongo import Database, compare_and_swap, ensure_index, to_micros, utc_collection
 
 RETENTION = timedelta(hours=24)
 
@@ -37,31 +38,49 @@ class IdempotencyRecords:
         await ensure_index(self.collection, [("expires_at", 1)], expireAfterSeconds=0)
 
     async def claim(self, caller: str, key: str, request_hash: str, operation_id: str) -> IdempotencyRecord | None:
-        """Bind the key to this request; None when it is ours now, else the record that holds it."""
+        """Bind the key to this request; None when it is ours now, else the record that holds it.
+
+        A record past its retention that the TTL monitor has not swept yet no longer binds the key: it is
+        taken over by a compare-and-swap on its revision, so that of two requests that found it expired,
+        one wins. A claim whose reply is lost is read back by its `_id`."""
         now = utcnow()
-        doc = {
-            "_id": record_id(caller, key),
+        _id = record_id(caller, key)
+        fields = {
             "request_hash": request_hash,
             "operation_id": operation_id,
             "created_at": now,
             "expires_at": now + RETENTION,
+            "expires_us": to_micros(now + RETENTION),
         }
-        for _ in range(2):
+        for _ in range(3):
             try:
-                await self.collection.insert_one(doc)
+                await self.collection.insert_one({"_id": _id, "rev": 1, **fields})
                 return None
             except DuplicateKeyError:
-                existing = await self.collection.find_one({"_id": doc["_id"], "expires_at": {"$gt": now}})
-                if existing is not None:
-                    return IdempotencyRecord(
-                        existing["request_hash"],
-                        existing["operation_id"],
-                        as_utc(existing["created_at"]),  # type: ignore[arg-type]
-                    )
-                # Expired but not yet swept by the TTL monitor: it no longer binds the key.
-                await self.collection.delete_one({"_id": doc["_id"], "expires_at": {"$lte": now}})
+                pass
+            except ConnectionFailure:
+                pass  # read back below: the record is ours when it names our operation
+            existing = await self.collection.find_one({"_id": _id})
+            if existing is None:
+                continue  # released meanwhile (its request never started): the key is free again
+            if existing["operation_id"] == operation_id:
+                return None
+            if int(existing.get("expires_us", 0)) > to_micros(now):
+                return IdempotencyRecord(
+                    existing["request_hash"],
+                    existing["operation_id"],
+                    as_utc(existing["created_at"]),  # type: ignore[arg-type]
+                )
+            if await compare_and_swap(self.collection, _id, int(existing.get("rev", 0)), fields):
+                return None
         raise RuntimeError("idempotency key is contended")  # pragma: no cover
 
-    async def release(self, caller: str, key: str, operation_id: str) -> None:
-        """Free the key of a request that made no vendor call, so that the client's retry can run."""
-        await self.collection.delete_one({"_id": record_id(caller, key), "operation_id": operation_id})
+    async def release(self, caller: str, key: str, operation_id: str) -> bool:
+        """Free the key of a request whose operation is known never to exist, so that the client's retry
+        can run; whether it did (False when the key is bound to another operation by now)."""
+        _id = record_id(caller, key)
+        existing = await self.collection.find_one({"_id": _id})
+        if existing is None or existing["operation_id"] != operation_id:
+            return False
+        released = await self.collection.delete_one({"_id": _id, "rev": int(existing.get("rev", 0))})
+        return released.deleted_count == 1

@@ -13,8 +13,17 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
+
 from gateway.model import Source, as_utc, utcnow
-from gateway.store.mongo import FORCE_DOCUMENT_REWRITE, Database, ensure_index, utc_collection
+from gateway.store.mongo import (
+    Database,
+    compare_and_swap,
+    ensure_index,
+    new_write_token,
+    to_micros,
+    utc_collection,
+)
 
 
 class TargetState(StrEnum):
@@ -94,6 +103,13 @@ class Operation:
     lease_until: datetime
     targets: dict[Source, TargetRecord]
     input: dict[str, Any] = field(default_factory=dict)
+    #: the document's revision: every write is a compare-and-swap on it
+    rev: int = 0
+    #: whether the events it created are known to be in the index (False until the reconciler looked)
+    indexed: bool = True
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.state is OperationState.RUNNING and self.lease_until <= now
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Operation:
@@ -108,15 +124,30 @@ class Operation:
             lease_until=as_utc(doc["lease_until"]),  # type: ignore[arg-type]
             targets={Source(k): TargetRecord.from_doc(v) for k, v in (doc.get("targets") or {}).items()},
             input=doc.get("input") or {},
+            rev=int(doc.get("rev") or 0),
+            indexed=bool(doc.get("indexed", True)),
         )
 
 
+class OperationNotStarted(Exception):
+    """The operation's journal entry is known not to exist, and never will: no vendor was called for it."""
+
+
+#: the state of the placeholder that stands for an operation known never to have started
+_VOID = "VOID"
+
+
 class OperationJournal:
+    """Every write is a compare-and-swap on `_id` and the integer `rev` (see `compare_and_swap`): whether
+    a runner may write (it still runs the operation; its lease ran out) is decided on the document it read,
+    and the swap fails when anyone wrote in between."""
+
     def __init__(self, db: Database) -> None:
         self.collection = utc_collection(db, "operations")
 
     async def ensure_indexes(self) -> None:
-        await ensure_index(self.collection, [("state", 1), ("lease_until", 1)])
+        await ensure_index(self.collection, [("state", 1), ("lease_until_us", 1)])
+        await ensure_index(self.collection, [("state", 1), ("indexed", 1), ("updated_us", 1)])
 
     async def begin(
         self,
@@ -129,84 +160,145 @@ class OperationJournal:
         targets: list[TargetRecord],
         lease: timedelta,
     ) -> Operation:
+        """Write the operation's entry. An insert whose reply is lost is read back by its `_id`; where the
+        entry is absent, a placeholder takes the `_id` so that the insert can never land later, and
+        `OperationNotStarted` says so. Any other failure leaves the outcome unknown (`PyMongoError`)."""
         now = utcnow()
+        token = new_write_token()
         doc = {
             "_id": operation_id,
+            "rev": 1,
+            "write_token": token,
             "kind": kind,
             "caller": caller,
             "runner": runner,
             "state": OperationState.RUNNING.value,
             "created_at": now,
             "updated_at": now,
+            "updated_us": to_micros(now),
             "lease_until": now + lease,
+            "lease_until_us": to_micros(now + lease),
+            "indexed": True,
             "input": input,
             "targets": {t.source.value: t.to_doc() for t in targets},
         }
-        await self.collection.insert_one(doc)
+        try:
+            await self.collection.insert_one(doc)
+        except (ConnectionFailure, DuplicateKeyError):
+            # Lost reply (or a driver's retry of an insert that had landed): read back what the server holds.
+            found = await self.settle(operation_id)
+            if found is None:
+                raise OperationNotStarted(operation_id) from None
+            if found.runner != runner:  # pragma: no cover - operation ids are ULIDs, never reused
+                raise
+            return found
         return Operation.from_doc(doc)
 
-    async def record(self, operation_id: str, runner: str, target: TargetRecord) -> bool:
-        """Write one target's outcome; False when `runner` no longer runs the operation."""
-        result = await self.collection.update_one(
-            {"_id": operation_id, "runner": runner},
-            {
-                "$set": {f"targets.{target.source.value}": target.to_doc(), "updated_at": utcnow()},
-                **FORCE_DOCUMENT_REWRITE,
-            },
-        )
-        return result.matched_count == 1
+    async def settle(self, operation_id: str) -> Operation | None:
+        """The operation `operation_id`, or None when it is known never to exist: an entry not found is
+        made impossible by a placeholder under its `_id`, which an insert still on its way then cannot
+        overwrite. Raises `PyMongoError` when the server cannot tell."""
+        doc = await self.collection.find_one({"_id": operation_id})
+        if doc is None:
+            try:
+                await self.collection.insert_one({"_id": operation_id, "state": _VOID, "rev": 0, "at": utcnow()})
+                return None
+            except DuplicateKeyError:
+                pass
+            except ConnectionFailure:
+                pass  # read back below: the placeholder, or the entry, is there now
+            doc = await self.collection.find_one({"_id": operation_id})
+            if doc is None:
+                raise OperationOutcomeUnknown(operation_id)
+        if doc.get("state") == _VOID:
+            return None
+        return Operation.from_doc(doc)
 
-    async def finish(self, operation_id: str, runner: str) -> bool:
-        result = await self.collection.update_one(
-            {"_id": operation_id, "runner": runner},
-            {"$set": {"state": OperationState.DONE.value, "updated_at": utcnow()}, **FORCE_DOCUMENT_REWRITE},
-        )
-        return result.matched_count == 1
+    async def record(self, operation: Operation, target: TargetRecord) -> bool:
+        """Write one target's outcome; False when `operation.runner` no longer runs the operation.
+
+        Targets of one run record concurrently: a swap that lost to another target's is tried again on
+        the revision read back, as long as the runner is unchanged."""
+        return await self._write_as_runner(operation, {f"targets.{target.source.value}": target.to_doc()})
+
+    async def finish(self, operation: Operation) -> bool:
+        """Mark the operation done; False when `operation.runner` no longer runs it. The index is not yet
+        known to hold what it created: the reconciler looks (`unindexed`)."""
+        return await self._write_as_runner(operation, {"state": OperationState.DONE.value, "indexed": False})
+
+    async def _write_as_runner(self, operation: Operation, changes: dict[str, Any]) -> bool:
+        while True:
+            rev = operation.rev
+            now = utcnow()
+            if await compare_and_swap(
+                self.collection, operation.id, rev, {**changes, "updated_at": now, "updated_us": to_micros(now)}
+            ):
+                operation.rev = max(operation.rev, rev + 1)
+                return True
+            current = await self.get(operation.id)
+            if current is None or current.runner != operation.runner or current.rev == rev:
+                return False
+            operation.rev = current.rev
 
     async def take_over(self, seen: Operation, runner: str, lease: timedelta) -> bool:
         """Become the runner of an operation whose runner's lease ran out, as it was when `seen` was read;
-        False when it finished, or someone else took it, meanwhile."""
+        False when it had not run out, or it finished, or someone else took it, meanwhile."""
         now = utcnow()
-        result = await self.collection.update_one(
-            {
-                "_id": seen.id,
-                "runner": seen.runner,
-                "state": OperationState.RUNNING.value,
-                "lease_until": {"$lte": now},
-            },
-            {"$set": {"runner": runner, "lease_until": now + lease, "updated_at": now}, **FORCE_DOCUMENT_REWRITE},
-        )
-        return result.matched_count == 1
+        if not seen.lease_expired(now):
+            return False
+        return await compare_and_swap(self.collection, seen.id, seen.rev, self._runner_changes(runner, now, lease))
 
     async def reopen(self, seen: Operation, runner: str, lease: timedelta, targets: list[Source]) -> bool:
         """Take a finished (or abandoned) operation back to run `targets` again, marking them pending in the
         same write, so that a crash during the retry leaves them for the reconciler."""
         now = utcnow()
-        changes: dict[str, Any] = {
-            "state": OperationState.RUNNING.value,
-            "runner": runner,
-            "lease_until": now + lease,
-            "updated_at": now,
-        }
+        if not (seen.state is OperationState.DONE or seen.lease_expired(now)):
+            return False
+        changes = self._runner_changes(runner, now, lease)
+        changes["state"] = OperationState.RUNNING.value
         for source in targets:
             changes[f"targets.{source.value}.state"] = TargetState.PENDING.value
-        result = await self.collection.update_one(
-            {
-                "_id": seen.id,
-                "runner": seen.runner,
-                "$or": [{"state": OperationState.DONE.value}, {"lease_until": {"$lte": now}}],
-            },
-            {"$set": changes, **FORCE_DOCUMENT_REWRITE},
-        )
-        return result.matched_count == 1
+        return await compare_and_swap(self.collection, seen.id, seen.rev, changes)
+
+    @staticmethod
+    def _runner_changes(runner: str, now: datetime, lease: timedelta) -> dict[str, Any]:
+        return {
+            "runner": runner,
+            "lease_until": now + lease,
+            "lease_until_us": to_micros(now + lease),
+            "updated_at": now,
+            "updated_us": to_micros(now),
+        }
+
+    async def mark_indexed(self, seen: Operation) -> bool:
+        """Record that the index holds what the operation created, unless it changed since `seen`."""
+        return await compare_and_swap(self.collection, seen.id, seen.rev, {"indexed": True})
 
     async def get(self, operation_id: str) -> Operation | None:
         doc = await self.collection.find_one({"_id": operation_id})
-        return None if doc is None else Operation.from_doc(doc)
+        return None if doc is None or doc.get("state") == _VOID else Operation.from_doc(doc)
 
     async def abandoned(self, limit: int = 100) -> list[Operation]:
         """Running operations whose runner's lease ran out: it crashed mid-fan-out."""
-        cursor = self.collection.find({"state": OperationState.RUNNING.value, "lease_until": {"$lte": utcnow()}}).limit(
-            limit
-        )
+        now = utcnow()
+        cursor = self.collection.find(
+            {"state": OperationState.RUNNING.value, "lease_until_us": {"$lte": to_micros(now)}}
+        ).limit(limit)
+        found = [Operation.from_doc(doc) async for doc in cursor]
+        return [operation for operation in found if operation.lease_expired(now)]
+
+    async def unindexed(self, settled_for: timedelta, limit: int = 100) -> list[Operation]:
+        """Finished operations, done for at least `settled_for`, whose events the index is not known to hold."""
+        now = utcnow()
+        cursor = self.collection.find(
+            {
+                "state": OperationState.DONE.value,
+                "indexed": False,
+                "updated_us": {"$lte": to_micros(now - settled_for)},
+            }
+        ).limit(limit)
         return [Operation.from_doc(doc) async for doc in cursor]
+
+
+class OperationOutcomeUnknown(Exception):
+    """The server could not say whether the operation's journal entry exists."""

@@ -1,12 +1,10 @@
 """Named leases, so that one gateway replica at a time does a job (refreshing a source's index, say).
 
-A lease is one document (collection `leases`, `_id` = lease name, `holder`, `expires_at`), taken and
-renewed with single-document atomic writes. Expiry is decided by `expires_at` in every query; the TTL
-index only clears away old leases, and it may lag.
-
-`expires_at` holds whole seconds (a lease lasts up to a second longer than asked): nx-27017 compares
-dates in a query to the second, and between whole seconds that comparison is exact, so a lease expires
-at the same instant on either server.
+A lease is one document (collection `leases`, `_id` = lease name, `holder`, `expires_us`, `rev`). Whether
+it may be taken is decided on the document as read (free, expired, or ours already), and the taking is a
+compare-and-swap on `_id` and `rev`: of two replicas that read the same expired lease, one takes it.
+Expiry is compared in integer microseconds; `expires_at` is there for the TTL index, which only clears
+away old leases, and may lag.
 """
 
 from __future__ import annotations
@@ -14,10 +12,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from gateway.model import utcnow
-from gateway.store.mongo import Collection, Database, ensure_index, utc_collection
+from gateway.store.mongo import (
+    Collection,
+    Database,
+    compare_and_swap,
+    ensure_index,
+    new_write_token,
+    to_micros,
+    utc_collection,
+    written_by,
+)
 
 
 class Leases:
@@ -30,39 +37,33 @@ class Leases:
     async def acquire(self, name: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
         """Take the lease when it is free or expired, or renew it when `holder` has it already."""
         moment = now or utcnow()
-        current = _floor_second(moment)
-        expires_at = _ceil_second(moment + timedelta(seconds=ttl_seconds))
-        lease = {"_id": name, "holder": holder, "expires_at": expires_at}
-        # A replacement rather than `$set`: nx-27017 would store a `$set` date as text (see
-        # `FORCE_DOCUMENT_REWRITE`), and the whole lease is ours to write anyway.
-        taken = await self._leases.replace_one(
-            {"_id": name, "$or": [{"expires_at": {"$lte": current}}, {"holder": holder}]}, lease
-        )
-        if taken.matched_count:
+        expires_at = moment + timedelta(seconds=ttl_seconds)
+        fields = {"holder": holder, "expires_at": expires_at, "expires_us": to_micros(expires_at)}
+        current = await self._leases.find_one({"_id": name})
+        if current is None:
+            token = new_write_token()
+            try:
+                await self._leases.insert_one({"_id": name, "rev": 1, "write_token": token, **fields})
+            except DuplicateKeyError:
+                return False  # someone else took it first
+            except ConnectionFailure:
+                return await written_by(self._leases, name, token)
             return True
-        try:
-            await self._leases.insert_one(lease)
-        except DuplicateKeyError:
-            return False  # someone else holds it, or took it first
-        return True
+        if current.get("holder") != holder and int(current.get("expires_us", 0)) > to_micros(moment):
+            return False
+        return await compare_and_swap(self._leases, name, int(current.get("rev", 0)), fields)
 
     async def release(self, name: str, holder: str) -> bool:
         """Give the lease up if `holder` has it; whether it did."""
-        released = await self._leases.delete_one({"_id": name, "holder": holder})
+        current = await self._leases.find_one({"_id": name})
+        if current is None or current.get("holder") != holder:
+            return False
+        released = await self._leases.delete_one({"_id": name, "rev": int(current.get("rev", 0))})
         return released.deleted_count == 1
 
     async def holder(self, name: str, now: datetime | None = None) -> str | None:
         """Who holds the lease now, if anyone."""
-        current = _floor_second(now or utcnow())
-        lease = await self._leases.find_one({"_id": name, "expires_at": {"$gt": current}})
-        return None if lease is None else str(lease["holder"])
-
-
-# With whole-second expiries, `expires_at <= floor(now)` holds exactly when `now >= expires_at`.
-def _floor_second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
-
-
-def _ceil_second(moment: datetime) -> datetime:
-    floored = _floor_second(moment)
-    return floored if floored == moment else floored + timedelta(seconds=1)
+        lease = await self._leases.find_one({"_id": name})
+        if lease is None or int(lease.get("expires_us", 0)) <= to_micros(now or utcnow()):
+            return None
+        return str(lease["holder"])

@@ -3,14 +3,15 @@ and on the embedded nx-27017 server."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson.codec_options import CodecOptions
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]
@@ -51,3 +52,41 @@ async def ensure_index(collection: Collection, keys: IndexKeys, **options: Any) 
     except OperationFailure as exc:
         if exc.code != _INDEX_OPTIONS_CONFLICT:
             raise
+
+
+def to_micros(moment: datetime) -> int:
+    """A moment as integer microseconds since the epoch: what the store compares and orders by, since
+    servers differ in how they compare datetimes (nx-27017 compares them to the second)."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def compare_and_swap(collection: Collection, _id: Any, rev: int, changes: Document) -> bool:
+    """Set `changes` on document `_id` if its revision is still `rev`, moving it to `rev + 1`; whether it did.
+
+    The filter is `_id` and an integer revision, by equality: the one conditional write every server
+    means the same by. Each swap writes a token of its own, so that when the reply is lost the outcome is
+    read back by `_id`: the swap landed exactly when the document holds the token. (A swap whose reply was
+    lost may still land after the read; it then counts as lost, and the document's revision has moved on,
+    which every writer after it sees.)
+    """
+    token = new_write_token()
+    update: Document = {"$set": {**changes, "rev": rev + 1, "write_token": token}, **FORCE_DOCUMENT_REWRITE}
+    try:
+        result = await collection.update_one({"_id": _id, "rev": rev}, update)
+    except ConnectionFailure:
+        return await written_by(collection, _id, token)
+    return result.matched_count == 1
+
+
+async def written_by(collection: Collection, _id: Any, token: str) -> bool:
+    """Whether document `_id` holds the write token `token`: an unknown outcome read back."""
+    doc = await collection.find_one({"_id": _id}, {"write_token": True})
+    return doc is not None and doc.get("write_token") == token
+
+
+def new_write_token() -> str:
+    return uuid.uuid4().hex

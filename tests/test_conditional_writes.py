@@ -1,0 +1,88 @@
+"""Conditional writes of the journal, leases and idempotency records among neighbour documents: each
+lands on its own document or nowhere, on the server in use (the embedded one, or MONGODB_URI's)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from gateway.model import Source, utcnow
+from gateway.store.idempotency import IdempotencyRecords
+from gateway.store.journal import OperationJournal, TargetRecord, TargetState
+from gateway.store.leases import Leases
+
+pytestmark = pytest.mark.mongodb
+
+
+async def begin(journal: OperationJournal, operation_id: str, runner: str, lease_seconds: float) -> Any:
+    return await journal.begin(
+        operation_id,
+        kind="create",
+        caller="anonymous",
+        runner=runner,
+        input={"title": "Same title"},
+        targets=[TargetRecord(Source.LIVEPUSH_STREAM, TargetState.PENDING, request={"name": "Same title"})],
+        lease=timedelta(seconds=lease_seconds),
+    )
+
+
+async def documents(collection: Any) -> dict[str, dict[str, Any]]:
+    return {doc["_id"]: doc async for doc in collection.find({})}
+
+
+async def test_reopening_a_running_operation_changes_no_other(mongo_db: Any) -> None:
+    journal = OperationJournal(mongo_db)
+    # Inserted first: an operation whose runner's lease ran out, which `reopen`'s filter must not reach.
+    await begin(journal, "op_B", "runner-b", -5)
+    running = await begin(journal, "op_A", "runner-a", 60)
+    before = await documents(journal.collection)
+
+    reopened = await journal.reopen(running, "runner-new", timedelta(seconds=30), [Source.LIVEPUSH_STREAM])
+
+    after = await documents(journal.collection)
+    assert {_id: doc["runner"] for _id, doc in after.items()} == {"op_B": "runner-b", "op_A": "runner-a"}
+    assert reopened is False
+    assert after == before
+
+
+async def test_taking_over_an_abandoned_operation_changes_no_other(mongo_db: Any) -> None:
+    journal = OperationJournal(mongo_db)
+    await begin(journal, "op_B", "runner-x", -5)
+    abandoned = await begin(journal, "op_A", "runner-x", -5)
+    before = await documents(journal.collection)
+
+    assert await journal.take_over(abandoned, "runner-new", timedelta(seconds=30))
+
+    after = await documents(journal.collection)
+    assert after["op_B"] == before["op_B"]
+    assert after["op_A"]["runner"] == "runner-new"
+    assert not await journal.take_over(abandoned, "runner-other", timedelta(seconds=30))
+
+
+async def test_a_lease_is_taken_only_by_its_own_name(mongo_db: Any) -> None:
+    leases = Leases(mongo_db)
+    now = utcnow()
+    # Inserted first: a lease `a` holds, and one that expired.
+    assert await leases.acquire("refresh-streamloop", "a", 60, now=now)
+    assert await leases.acquire("refresh-livepush", "b", 1, now=now - timedelta(seconds=10))
+    assert await leases.acquire("refresh-loop", "b", 60, now=now)
+    before = await documents(mongo_db["leases"])
+
+    assert await leases.acquire("refresh-loop", "a", 60, now=now) is False
+
+    after = await documents(mongo_db["leases"])
+    assert {_id: doc["holder"] for _id, doc in after.items()} == {_id: doc["holder"] for _id, doc in before.items()}
+    assert await leases.holder("refresh-loop", now=now) == "b"
+
+
+async def test_an_idempotency_key_is_released_only_by_its_own_operation(mongo_db: Any) -> None:
+    records = IdempotencyRecords(mongo_db)
+    assert await records.claim("caller", "key-1", "hash", "op_1") is None
+    assert await records.claim("caller", "key-2", "hash", "op_2") is None
+
+    await records.release("caller", "key-2", "op_1")
+
+    held = await records.claim("caller", "key-2", "hash", "op_3")
+    assert held is not None and held.operation_id == "op_2"
