@@ -1,4 +1,4 @@
-"""`live-gateway serve | demo | simulate | export-schema | token | api-key`."""
+"""`live-gateway serve | demo | simulate | export-schema | token | api-key | check-store`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -68,6 +70,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     api_key.add_argument("--name", required=True)
     api_key.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value)
 
+    check_store = commands.add_parser(
+        "check-store", help="run the store's conformance checks against a MongoDB-compatible server"
+    )
+    check_store.add_argument(
+        "--uri", help="the server to check (default: LIVE_GATEWAY_MONGODB_URI, else a fresh embedded server)"
+    )
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         run_serve(args.host, args.port, args.workers)
@@ -81,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_simulate(args.host, args.port, args.token)
     elif args.command == "export-schema":
         export_schema(args.output)
+    elif args.command == "check-store":
+        sys.exit(asyncio.run(run_check_store(args.uri)))
 
 
 def run_serve(host: str | None, port: int | None, workers: int | None) -> None:
@@ -217,6 +228,33 @@ async def mongodb_for_demo(settings: Settings) -> AsyncIterator[str]:
         yield server.uri
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def run_check_store(uri: str | None) -> int:
+    """Print the conformance checks' table for the server at `uri`; 0 when every check holds, else 1.
+
+    Each check works in a scratch database of its own (`lgw_conformance_*`), dropped afterwards."""
+    from pymongo import AsyncMongoClient
+
+    from gateway.store.conformance import ALL_CHECKS, format_table, run_checks
+
+    async with contextlib.AsyncExitStack() as stack:
+        if uri is None:
+            uri = Settings().mongodb_uri
+        if uri is None:
+            from gateway.store.embedded import EmbeddedMongo
+
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lgw-check-store-")))
+            server = EmbeddedMongo(data_dir=data_dir)
+            await asyncio.to_thread(server.start)
+            stack.push_async_callback(asyncio.to_thread, server.stop)
+            uri = server.uri
+            print("checking a fresh embedded server (nx-27017)")
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        stack.push_async_callback(client.close)
+        results = await run_checks(client, ALL_CHECKS)
+    print(format_table(results))
+    return 0 if all(result.holds for result in results) else 1
 
 
 async def first_draft_stream(sim_url: str, token: str) -> str | None:

@@ -1,0 +1,51 @@
+"""The store's conformance checks against the server in use: the embedded one, or MONGODB_URI's.
+
+The same checks `live-gateway check-store` runs; each builds neighbour documents that catch a wrong match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.cli import main
+from gateway.store import conformance
+from gateway.store.conformance import ALL_CHECKS, Check, ConformanceFailure, run_check
+
+pytestmark = pytest.mark.mongodb
+
+
+def test_every_check_has_a_unique_name() -> None:
+    names = [each.name for each in ALL_CHECKS]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("conformance_check", ALL_CHECKS, ids=lambda each: each.name)
+async def test_the_shape_holds_on_the_server_in_use(mongo_db: Any, conformance_check: Check) -> None:
+    result = await run_check(mongo_db, conformance_check)
+    assert result.holds, f"{conformance_check.name} ({conformance_check.shape}): {result.detail}"
+
+
+async def _never_holds(db: Any) -> None:
+    raise ConformanceFailure("matched op_B, whose _id differs")
+
+
+def test_check_store_prints_what_holds_and_fails_when_something_does_not(
+    mongo_uri: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["check-store", "--uri", mongo_uri])
+    assert exited.value.code == 0
+    table = capsys.readouterr().out
+    assert f"{len(ALL_CHECKS)} of {len(ALL_CHECKS)} hold" in table
+    assert all(f"{each.name} " in table for each in ALL_CHECKS)
+
+    broken = Check("example.broken", "update_one({_id, $or: [...]})", _never_holds)
+    monkeypatch.setattr(conformance, "ALL_CHECKS", (*ALL_CHECKS[:1], broken))
+    with pytest.raises(SystemExit) as exited:
+        main(["check-store", "--uri", mongo_uri])
+    assert exited.value.code == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("example.broken") and "NO" in line and "whose _id differs" in line for line in lines)
+    assert lines[-1] == "1 of 2 hold"
