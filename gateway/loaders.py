@@ -45,7 +45,12 @@ class EventLoader(DataLoader):  # type: ignore[misc]
 
     async def batch_load_fn(self, keys: Sequence[EventKey]) -> list[LoadResult]:
         now = utcnow()
-        served = list(dict.fromkeys(key for key in keys if key[0] in self.adapters))  # others have no events
+        # An id of a source with no adapter, or one its vendor cannot have, is no event: nobody is asked.
+        served = list(
+            dict.fromkeys(
+                key for key in keys if key[0] in self.adapters and self.adapters[key[0]].client.is_native_id(key[1])
+            )
+        )
         results: dict[EventKey, LoadResult] = {}
         misses: dict[Source, list[str]] = {}
         if all(self.fresh_for[source] == 0 for source, _ in served):

@@ -148,7 +148,7 @@ async def test_fifty_ids_one_request_per_uncached_id_then_none(sim: Sim, gateway
 
 
 async def test_missing_event_is_null_without_error(sim: Sim, gateway: Gateway) -> None:
-    missing = encode_global_id(Source.STREAMLOOP_STREAM, "stream_01JNOSUCHSTREAM0000000000")
+    missing = encode_global_id(Source.STREAMLOOP_STREAM, "stream_01JN0000000000000000000000")
     body = await gateway.query(f'{{ liveEvent(id: "{missing}") {{ id }} node(id: "{missing}") {{ id }} }}')
     assert body == {"data": {"liveEvent": None, "node": None}}
 
@@ -299,7 +299,7 @@ async def test_an_id_cannot_reach_another_vendor_route(sim: Sim, gateway: Gatewa
 
 
 async def test_a_missing_event_does_not_count_against_the_vendor(sim: Sim, gateway: Gateway) -> None:
-    missing = encode_global_id(Source.STREAMLOOP_STREAM, "stream_01JNOSUCHSTREAM0000000000")
+    missing = encode_global_id(Source.STREAMLOOP_STREAM, "stream_01JN0000000000000000000000")
     await gateway.query(f'{{ liveEvent(id: "{missing}") {{ id }} }}')
     body = await gateway.query("{ vendors { vendor reachable lastErrorCode } }")
     by_vendor = {v["vendor"]: v for v in body["data"]["vendors"]}

@@ -8,6 +8,7 @@ subclass that speaks the vendor's HTTP API, pydantic wire models that validate w
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ import orjson
 import pydantic
 from multidict import CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from yarl import URL
 
 from gateway.errors import (
     UnsupportedByVendor,
@@ -64,7 +66,7 @@ class VendorResponse:
 class Call:
     method: str
     route: str
-    url: str
+    url: URL
     body: bytes | None
     params: Mapping[str, str | int] | None
     headers: dict[str, str]
@@ -101,6 +103,8 @@ class VendorClient:
     """
 
     vendor: ClassVar[Vendor]
+    #: what the vendor's ids look like: a path value that does not fit is not sent (see `request`)
+    native_id: ClassVar[re.Pattern[str]]
 
     def __init__(self, session: aiohttp.ClientSession, settings: VendorSettings) -> None:
         self.session = session
@@ -146,7 +150,7 @@ class VendorClient:
         """
         if not self.configured:
             raise VendorNotConfigured(self.vendor, f"{self.vendor.value} is not configured")
-        url = self._base + (route.format_map({key: segment(value) for key, value in path.items()}) if path else route)
+        url = URL(self._base + (route.format_map(self._path_values(path)) if path else route), encoded=True)
         all_headers = self.auth_headers()
         if headers:
             all_headers.update(headers)
@@ -165,6 +169,22 @@ class VendorClient:
             reraise=True,
         )
         return await retrying(self._attempt, call)
+
+    def is_native_id(self, value: str) -> bool:
+        """Whether `value` looks like one of the vendor's ids (a value that does not, it cannot have)."""
+        return self.native_id.fullmatch(value) is not None
+
+    def _path_values(self, path: Mapping[str, str]) -> dict[str, str]:
+        """Each value as one escaped path segment, once it is known to be an id of the vendor's.
+
+        A value that cannot be one of the vendor's ids (`..`, `me`, anything with a `/`) could only reach
+        another route, with the gateway's credentials: the vendor cannot have such an object, so the call
+        is answered as the vendor would answer a missing one, without being sent, and is nobody's failure.
+        """
+        for value in path.values():
+            if not self.is_native_id(value):
+                raise VendorNotFound(self.vendor, f"{self.vendor.value} has no object {value!r} (not one of its ids)")
+        return {key: segment(value) for key, value in path.items()}
 
     async def _attempt(self, call: Call) -> VendorResponse:
         admission = self.breaker.check()
@@ -268,8 +288,9 @@ def error_body(model: type[M], data: Any) -> M:
 
 
 def segment(value: str) -> str:
-    """A value as one URL path segment: an id can never reach another route of the vendor's."""
-    return quote(value, safe="")
+    """A value as one URL path segment: an id can never reach another route of the vendor's. Dots are
+    escaped too, as URL normalization removes `.` and `..` segments; the URL is then sent as it is."""
+    return quote(value, safe="").replace(".", "%2E")
 
 
 def as_raw(wire: pydantic.BaseModel) -> dict[str, Any]:

@@ -7,6 +7,7 @@ A stream's `zone` is an id string in the create answer and an object everywhere 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -138,6 +139,8 @@ class LivepushRecordingList(pydantic.RootModel[list[LivepushRecording]]):
 
 
 class LivepushClient(VendorClient):
+    #: a type prefix (`st_` for streams) and letters and digits
+    native_id = re.compile(r"st_[0-9A-Za-z]{1,64}")
     vendor = Vendor.LIVEPUSH
 
     def error_for(self, status: int, data: Any, headers: CIMultiDictProxy[str]) -> VendorError:

@@ -7,6 +7,7 @@ provider is not configured (not that Loop is down), a 502 that the provider fail
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, get_args
@@ -203,6 +204,8 @@ def _provider_not_configured(body: LoopErrorBody) -> bool:
 
 
 class LoopClient(VendorClient):
+    #: Loop's calls and sessions have UUIDs
+    native_id = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
     vendor = Vendor.LOOP
 
     def error_for(self, status: int, data: Any, headers: CIMultiDictProxy[str]) -> VendorError:

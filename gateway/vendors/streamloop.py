@@ -7,6 +7,7 @@ PATCH take an `Idempotency-Key` and a replayed answer carries `Idempotency-Repla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -223,6 +224,8 @@ def _body(body: StreamBody) -> dict[str, Any]:
 
 
 class StreamloopClient(VendorClient):
+    #: `stream_` and a ULID (Crockford base32, 26 characters)
+    native_id = re.compile(r"stream_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}")
     vendor = Vendor.STREAMLOOP
 
     def auth_headers(self) -> dict[str, str]:
