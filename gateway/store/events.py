@@ -4,7 +4,10 @@ collection `liveEvents` pages over.
 Document shape (collection `events`):
 - `_id`: `"<SOURCE>:<native_id>"`;
 - every `Event.to_doc()` field at the top level;
-- `raw`: the vendor's own object; `fetched_at`: when the vendor said it;
+- `raw`: the vendor's own object; `fetched_at`: when the vendor was asked (to the millisecond, as BSON
+  keeps dates) and `fetched_us`: the same in integer microseconds since the epoch, the order of answers;
+- `rev`: the document's revision, 1 on insert and one more on every write: each write is a
+  compare-and-swap on it;
 - `sort_start`: `scheduled_start` to the whole second, or `FAR_FUTURE` when there is none;
 - `sort_id`: a copy of `_id`, the tie-breaker of the paging order;
 - `title_lc`: the case-folded title, for the title filter;
@@ -58,6 +61,11 @@ _INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
 ]
 # What a reader never needs back: the vendor object can be large, the rest is derived.
 _DUPLICATE_KEY = 11000
+#: what a write reads first: the revision to swap, the order of the stored answer, what subscribers watch
+_GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", *WATCHED), True)
+#: rounds of read-and-swap a write makes while other writers keep landing first (each round one of them
+#: lands, so this is only reached under a storm of writes to one event; the newest keeps winning anyway)
+_MAX_SWAPS = 8
 _READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False, "has_recording": False}
 
 # Escaped one by one rather than with `re.escape`, whose escapes of other characters (a space, say)
@@ -79,6 +87,20 @@ def _escape_regex(text: str) -> str:
 
 def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    """`at` in integer microseconds since the epoch: answers are ordered by this, exactly, on every server
+    (nx-27017 compares dates to the second)."""
+    return (_as_utc(at) - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 def sort_start_of(event: Event) -> datetime:
@@ -205,6 +227,7 @@ def _event_document(event: Event, fetched_at: datetime) -> Document:
         source=event.source.value,
         status=event.status.value,
         fetched_at=fetched_at,
+        fetched_us=micros(fetched_at),
         sort_start=sort_start_of(event),
         sort_id=_id,
         # Stored, not derived in queries: an array's emptiness is not queried the same way everywhere.
@@ -228,23 +251,37 @@ def _check_extra_names(event: Event) -> None:
             raise ValueError(f"extra field name {key!r} of {_id} cannot be a document path")
 
 
-def _upsert(_id: str, fields: Document) -> UpdateOne:
-    update: Document = {"$set": fields, **FORCE_DOCUMENT_REWRITE}
+def _compare_and_swap(_id: str, fields: Document, before: Document | None) -> UpdateOne:
+    """The write of `fields` over the stored document as `before` showed it (None: there was none).
+
+    It lands only while the document is still at the revision `before` had: the filter is `_id` and that
+    revision, by equality (`rev: null` matches a document not stored yet, and one stored before documents
+    had revisions). Where another writer got there first, the filter matches nothing and the upsert's
+    insert fails on `_id` (a duplicate key error for this write alone); the caller reads again and decides.
+    """
+    revision = None if before is None else before.get("rev")
+    update: Document = {"$set": {**fields, "rev": int(revision or 0) + 1}, **FORCE_DOCUMENT_REWRITE}
     if not any(name.startswith("extra.") for name in fields):
         # `extra` exists from the first write, so later per-key writes never create it; with a key set
         # this would conflict with it, and the key's path creates `extra` anyway.
         update["$setOnInsert"] = {"extra": {}}
     # source and native_id in the filter: a sharded cluster (shard key {source, native_id}) routes an
     # upsert only with the whole shard key in its filter.
-    query = {"_id": _id, "source": fields["source"], "native_id": fields["native_id"]}
-    # Never over a newer copy: an answer to a read sent before a write that has landed since is old news.
-    # Where the stored copy is newer the filter matches nothing, and the upsert's insert fails on `_id`.
-    query["fetched_at"] = {"$lte": fields["fetched_at"]}
+    query = {"_id": _id, "source": fields["source"], "native_id": fields["native_id"], "rev": revision}
     return UpdateOne(query, update, upsert=True)
 
 
+def _fetched_us(doc: Document) -> int:
+    """When the vendor was asked for the stored copy, in microseconds (from `fetched_at` for a document
+    stored before `fetched_us` was)."""
+    if doc.get("fetched_us") is not None:
+        return int(doc["fetched_us"])
+    return micros(doc["fetched_at"]) if doc.get("fetched_at") is not None else -1
+
+
 def _read_event(doc: Document) -> tuple[Event, datetime]:
-    return Event.from_doc(doc), _as_utc(doc["fetched_at"])
+    fetched_at = _from_micros(doc["fetched_us"]) if doc.get("fetched_us") is not None else _as_utc(doc["fetched_at"])
+    return Event.from_doc(doc), fetched_at
 
 
 log = logging.getLogger(__name__)
@@ -401,62 +438,76 @@ class EventStore:
                 if older is not None and older.fetched_at <= write.fetched_at:
                     del unwritten[write.id]
 
-    async def _write(self, writes: list[_Write]) -> None:
-        before: dict[str, tuple[Any, ...]] = {}
-        if self._feed is not None:
-            projection = dict.fromkeys(WATCHED, True)
-            ids = [write.id for write in writes]
-            before = {
-                doc["_id"]: watched_state(doc) async for doc in self._events.find({"_id": {"$in": ids}}, projection)
-            }
-        # Made here rather than as each write is queued: a burst of write-backs of one event makes one.
-        documents = [_event_document(write.event, write.fetched_at) for write in writes]
-        upserts = [_upsert(write.id, fields) for write, fields in zip(writes, documents, strict=True)]
-        kept_older: set[int] = set()
-        try:
-            await self._events.bulk_write(upserts, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
-                raise
-            # Only the events already stored in a newer copy were left as they are.
-            kept_older = {int(error["index"]) for error in errors}
-        finally:
-            self.memo.invalidate()
-        if self._feed is not None:
-            changed = [
-                write.event
-                for index, write in enumerate(writes)
-                if index not in kept_older and before.get(write.id) != watched_state(documents[index])
-            ]
-            await self._feed.publish(changed)
+    async def _write(self, writes: list[_Write]) -> int:
+        """Land each write unless the store holds an answer asked for later; the number that landed.
+
+        Each round reads the stored revisions and answer times (one `find`), then swaps every write
+        whose answer is not older than the stored one (one bulk write of compare-and-swaps). A swap that
+        another writer beat is read again in the next round, and lands or is found older. Subscribers
+        hear of each swap that changed what they watch, from the state it replaced: never a move back.
+        """
+        landed = 0
+        pending = writes
+        for _ in range(_MAX_SWAPS):
+            ids = sorted({write.id for write in pending})
+            stored = {doc["_id"]: doc async for doc in self._events.find({"_id": {"$in": ids}}, _GUARD_PROJECTION)}
+            attempts: list[tuple[_Write, Document, Document | None]] = []
+            for write in pending:
+                before = stored.get(write.id)
+                if before is not None and _fetched_us(before) > micros(write.fetched_at):
+                    continue  # old news: the vendor was asked for the stored copy later
+                # Made here rather than as each write is queued: a burst of write-backs of one event makes one.
+                attempts.append((write, _event_document(write.event, write.fetched_at), before))
+            if not attempts:
+                break
+            beaten: set[int] = set()
+            try:
+                await self._events.bulk_write(
+                    [_compare_and_swap(write.id, fields, before) for write, fields, before in attempts], ordered=False
+                )
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                    raise
+                beaten = {int(error["index"]) for error in errors}
+            finally:
+                self.memo.invalidate()
+            swapped = [attempt for index, attempt in enumerate(attempts) if index not in beaten]
+            landed += len(swapped)
+            if self._feed is not None:
+                changed = [
+                    write.event
+                    for write, fields, before in swapped
+                    if before is None or watched_state(before) != watched_state(fields)
+                ]
+                await self._feed.publish(changed)
+            pending = [attempts[index][0] for index in sorted(beaten)]
+            if not pending:
+                break
+        else:
+            log.warning("%d event writes kept losing to other writers and were dropped", len(pending))
+        return landed
 
     async def mark_missing(self, source: Source, seen_ids: Iterable[str], listed_at: datetime) -> int:
         """Cancel the events of `source` that a complete vendor listing, begun at `listed_at`, left out.
 
-        An event fetched after the listing began may have been created meanwhile, so it stays (on
-        nx-27017, which compares dates to the second, so does one fetched in the second it began: sparing
-        one is safe, the next listing marks it). Returns how many events were marked.
+        An event whose vendor was asked after the listing began may have been created meanwhile, so it
+        stays. The others are read, then each written back as deleted with the listing's time, through
+        the same compare-and-swap as every write: one written meanwhile with a later answer stays as it
+        is. Returns how many events were marked.
         """
         query = _all_of(
             [
                 {"source": source.value},
                 {"native_id": {"$nin": sorted(set(seen_ids))}},
-                {"fetched_at": {"$lt": _as_utc(listed_at)}},
+                {"fetched_us": {"$lt": micros(listed_at)}},
                 {"vendor_status": {"$ne": "deleted"}},
             ]
         )
-        gone = (
-            [_read_event(doc)[0].deleted() async for doc in self._events.find(query, _READ_PROJECTION)]
-            if self._feed is not None
-            else []
-        )
-        changes = {"status": Status.CANCELLED.value, "vendor_status": "deleted", "is_live": False}
-        result = await self._events.update_many(query, {"$set": changes, **FORCE_DOCUMENT_REWRITE})
-        self.memo.invalidate()
-        if self._feed is not None:
-            await self._feed.publish(gone)
-        return result.modified_count
+        gone = [_read_event(doc)[0].deleted() async for doc in self._events.find(query, _READ_PROJECTION)]
+        if not gone:
+            return 0
+        return await self._write([_Write.of(event, _as_utc(listed_at)) for event in gone])
 
     async def stats(
         self, filter: EventFilter, *, now: datetime, starting_within: float, ended_within: float
