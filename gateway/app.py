@@ -9,18 +9,22 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
-from aiohttp import web
+import orjson
+import strawberry
+from aiohttp import hdrs, web
+from graphql import introspection_from_schema
 
-from gateway.access import WEBSOCKET_PROTOCOLS, access_middleware
+from gateway.access import GRAPHQL_PATH, WEBSOCKET_PROTOCOLS, access_middleware
 from gateway.auth import Authenticator
 from gateway.background import background_task
 from gateway.context import Services
 from gateway.cors import cors_middleware
-from gateway.graphql_http import GatewayView
+from gateway.graphql_http import SCHEMA_PATH, GatewayView
 from gateway.index import EventIndex
 from gateway.keys import AUTHENTICATOR, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
+from gateway.media import JSON
 from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
 from gateway.ratelimit import CallerRateLimit
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SDL_MEDIA_TYPE = "application/graphql"
 
 
 @web.middleware
@@ -114,6 +119,21 @@ async def prometheus_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": services.metrics.content_type})
 
 
+def schema_handler(schema: strawberry.Schema) -> Handler:
+    """The schema's SDL (what `export-schema` writes); to `Accept: application/json`, the introspection result
+    built from it, which GraphiQL reads when introspection is turned off. Credentials are needed as on /graphql."""
+    sdl = schema.as_str() + "\n"
+    introspection = orjson.dumps({"data": introspection_from_schema(schema._schema)})
+
+    async def serve_schema(request: web.Request) -> web.Response:
+        accept = request.headers.get(hdrs.ACCEPT, "")
+        if JSON in accept and SDL_MEDIA_TYPE not in accept:
+            return web.Response(body=introspection, content_type=JSON)
+        return web.Response(text=sdl, content_type=SDL_MEDIA_TYPE)
+
+    return serve_schema
+
+
 def create_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings.auth)
     authenticator.check_configured()
@@ -122,7 +142,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             request_id_middleware,
             cors_middleware(settings.cors),
-            access_middleware(authenticator, metrics),
+            access_middleware(authenticator, metrics, frozenset({GRAPHQL_PATH, SCHEMA_PATH})),
         ],
         client_max_size=settings.limits.max_body_bytes,
     )
@@ -148,13 +168,16 @@ def create_app(settings: Settings) -> web.Application:
     )
     # Follows the change feed for this replica's subscribers.
     app.cleanup_ctx.append(background_task("change-hub", lambda app, stop: app[SERVICES].hub.run(stop)))
+    schema = build_schema(settings)
     view = GatewayView(
-        schema=build_schema(settings),
+        schema=schema,
+        introspection=settings.limits.introspection,
         graphql_ide="graphiql" if settings.graphiql else None,
         allowed_origins=settings.cors.allow_origins,
         subscription_protocols=WEBSOCKET_PROTOCOLS,
     )
-    app.router.add_route("*", "/graphql", view)
+    app.router.add_route("*", GRAPHQL_PATH, view)
+    app.router.add_get(SCHEMA_PATH, schema_handler(schema))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)

@@ -8,6 +8,7 @@ GraphQL-over-HTTP request is refused with a 4xx and a coded error, and nothing c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, TypeGuard
 
 import orjson
@@ -81,8 +82,39 @@ class TextWebSocketAdapter(AiohttpWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
+#: where the schema's SDL is served (and, to GraphiQL, the introspection result built from it)
+SCHEMA_PATH = "/schema.graphql"
+#: GraphiQL's page, when introspection is off, asks SCHEMA_PATH for the schema with the headers of its Headers tab
+GRAPHIQL_SCHEMA_FETCHER = """
+      const schemaFetcher = (params, opts) => {
+        if (params && params.operationName === "IntrospectionQuery") {
+          const headers = { ...defaultHeaders, ...((opts && opts.headers) || {}), Accept: "application/json" };
+          return fetch(new URL("%s", fetchURL).toString(), { headers }).then((answer) => answer.json());
+        }
+        return fetcher(params, opts);
+      };
+"""
+
+
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, introspection: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.introspection = introspection
+
+    @cached_property
+    def graphql_ide_html(self) -> str:
+        html = super().graphql_ide_html
+        if self.introspection:
+            return html
+        # Without introspection GraphiQL reads the exported schema instead.
+        html = html.replace(
+            "function GraphiQLWithExplorer()",
+            GRAPHIQL_SCHEMA_FETCHER % SCHEMA_PATH + "\n      function GraphiQLWithExplorer()",
+            1,
+        )
+        return html.replace("fetcher: fetcher,", "fetcher: schemaFetcher,", 1)
 
     def is_websocket_request(self, request: web.Request) -> TypeGuard[web.Request]:
         # The access middleware's decision: only a real handshake may come without credentials.

@@ -2,8 +2,10 @@
 
 Depth, aliases and tokens are Strawberry's own extensions. Cost is ours: every field costs 1, and a field
 that takes `first`/`last` (a page) or `ids` (a batch) multiplies what its selection costs by that size,
-so `liveEvents(first: 100) { edges { node { id title } } }` costs 1 + 100 x 4. A size passed in a variable
-counts at its value; a missing one at the field's default.
+so `liveEvents(first: 100) { edges { node { id title } } }` costs 1 + 100 x 4. Sizes are read from the
+arguments as execution will see them: coerced, with variables' values and defaults (`$n: Int = 100`, a
+JSON `100.0`); a page without one counts at the default list size. Introspection of the schema
+(`__schema`, `__type`) costs a fixed amount, its selection included; `__typename` costs nothing.
 """
 
 from __future__ import annotations
@@ -19,20 +21,20 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLNamedType,
     GraphQLSchema,
     InlineFragmentNode,
-    IntValueNode,
-    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
-    VariableNode,
     get_named_type,
     is_interface_type,
     is_object_type,
     validate,
 )
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -50,6 +52,8 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 LIMIT_MESSAGES = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than")
 SIZE_ARGUMENTS = ("first", "last")
 BATCH_ARGUMENT = "ids"
+#: the fields that introspect the schema, each costing `LimitSettings.introspection_cost`
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 #: no reported cost exceeds this, so that absurd sizes (an Int literal past 32 bits) stay a number JSON can carry
 COST_CEILING = 10**12
 
@@ -98,15 +102,25 @@ class QueryCost:
         fragments: Mapping[str, FragmentDefinitionNode],
         variables: Mapping[str, Any],
         default_size: int,
+        introspection_cost: int,
     ) -> None:
         self.schema = schema
         self.fragments = fragments
-        self.variables = variables
+        self.raw_variables = variables
+        self.variables: VariableValues | None = None
         self.default_size = default_size
+        self.introspection_cost = introspection_cost
 
-    def of(self, operation: OperationDefinitionNode) -> int:
+    def of(self, operation: OperationDefinitionNode) -> int | None:
+        """The operation's cost, or None when its variables do not coerce (it will not run, and says why)."""
         root = self.schema.get_root_type(operation.operation)
-        return 0 if root is None else self._selection(operation.selection_set, root, frozenset())
+        if root is None:
+            return 0
+        coerced = get_variable_values(self.schema, operation.variable_definitions or (), dict(self.raw_variables))
+        if isinstance(coerced, list):
+            return None
+        self.variables = coerced
+        return self._selection(operation.selection_set, root, frozenset())
 
     def _selection(self, selection_set: SelectionSetNode, parent: GraphQLNamedType, seen: frozenset[str]) -> int:
         total = 0
@@ -128,6 +142,8 @@ class QueryCost:
 
     def _field(self, node: FieldNode, parent: GraphQLNamedType, seen: frozenset[str]) -> int:
         name = node.name.value
+        if name in INTROSPECTION_FIELDS:
+            return self.introspection_cost
         if name.startswith("__"):
             return 0
         if not (is_object_type(parent) or is_interface_type(parent)):
@@ -138,24 +154,21 @@ class QueryCost:
         if node.selection_set is None:
             return 1
         child = self._selection(node.selection_set, get_named_type(definition.type), seen)
-        return min(COST_CEILING, 1 + self._size(node, definition.args) * child)
+        return min(COST_CEILING, 1 + self._size(node, definition) * child)
 
-    def _size(self, node: FieldNode, args: Mapping[str, Any]) -> int:
-        given = {argument.name.value: argument.value for argument in node.arguments or ()}
-        if BATCH_ARGUMENT in args:
-            ids = given.get(BATCH_ARGUMENT)
-            value = self.variables.get(ids.name.value) if isinstance(ids, VariableNode) else ids
-            if isinstance(value, ListValueNode):
-                return max(1, len(value.values))
-            return max(1, len(value)) if isinstance(value, list) else 1
-        if not any(name in args for name in SIZE_ARGUMENTS):
+    def _size(self, node: FieldNode, definition: GraphQLField) -> int:
+        if BATCH_ARGUMENT not in definition.args and not any(name in definition.args for name in SIZE_ARGUMENTS):
             return 1
+        try:
+            # The values execution will see: literals and variables coerced, defaults filled in.
+            arguments = get_argument_values(definition, node, self.variables)
+        except GraphQLError:  # execution reports it
+            return 1
+        if BATCH_ARGUMENT in definition.args:
+            ids = arguments.get(BATCH_ARGUMENT)
+            return max(1, len(ids)) if isinstance(ids, list) else 1
         for name in SIZE_ARGUMENTS:
-            value = given.get(name)
-            if isinstance(value, VariableNode):
-                value = self.variables.get(value.name.value)
-            if isinstance(value, IntValueNode):
-                return max(1, int(value.value))
+            value = arguments.get(name)
             if isinstance(value, int) and not isinstance(value, bool):
                 return max(1, value)
         return self.default_size
@@ -168,9 +181,10 @@ class CostLimiter(SchemaExtension):
     validation cache came first, it validates the document itself.
     """
 
-    def __init__(self, max_cost: int, default_size: int) -> None:
+    def __init__(self, max_cost: int, default_size: int, introspection_cost: int) -> None:
         self.max_cost = max_cost
         self.default_size = default_size
+        self.introspection_cost = introspection_cost
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -188,7 +202,7 @@ class CostLimiter(SchemaExtension):
         self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
     ) -> GraphQLError | None:
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        cost = QueryCost(schema, fragments, variables, self.default_size)
+        cost = QueryCost(schema, fragments, variables, self.default_size, self.introspection_cost)
         name = self.execution_context.operation_name
         for operation in document.definitions:
             if not isinstance(operation, OperationDefinitionNode):
@@ -196,7 +210,7 @@ class CostLimiter(SchemaExtension):
             if name and (operation.name is None or operation.name.value != name):
                 continue
             total = cost.of(operation)
-            if total > self.max_cost:
+            if total is not None and total > self.max_cost:
                 return GraphQLError(
                     f"the query costs {total}, more than the {self.max_cost} allowed: ask for smaller pages "
                     "(first/last) or fewer ids, or split it",
@@ -258,10 +272,12 @@ def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension
         *DepthLimiter(max_depth=limits.max_depth, should_ignore=_introspection).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
+    if not limits.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(AddValidationRules, rules),
         partial(TextValidationCache, DOCUMENT_CACHE_SIZE),
-        partial(CostLimiter, limits.max_cost, limits.default_list_size),
+        partial(CostLimiter, limits.max_cost, limits.default_list_size, limits.introspection_cost),
     ]

@@ -100,6 +100,10 @@ class LimitSettings(BaseModel):
     max_tokens: int = Field(2000, ge=1, description="tokens a query document may have")
     max_cost: int = Field(5000, ge=1, description="cost a query may have; a list field costs its first/last")
     default_list_size: int = Field(50, ge=1, description="what a list field without first/last counts as")
+    introspection: bool = Field(
+        True, description="answer introspection (__schema, __type); off, GraphiQL reads GET /schema.graphql instead"
+    )
+    introspection_cost: int = Field(1000, ge=0, description="what one __schema or __type costs, its selection included")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body accepted")
     rate_limit: str = Field(
         "1200/minute", description="requests per caller per replica, in `limits` notation; empty for none"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from graphql import get_introspection_query
 
@@ -14,6 +16,7 @@ from tests.conftest import Sim
 from tests.gateway_harness import Gateway
 
 EVENT = "id title status"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def refused(gw: Gateway, sim: Sim, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -27,7 +30,9 @@ async def refused(gw: Gateway, sim: Sim, query: str, variables: dict[str, Any] |
     return error
 
 
-LIMITS = LimitSettings(max_depth=3, max_aliases=5, max_tokens=400, max_cost=400, default_list_size=20)
+LIMITS = LimitSettings(
+    max_depth=3, max_aliases=5, max_tokens=400, max_cost=400, default_list_size=20, introspection_cost=100
+)
 
 
 @pytest.fixture
@@ -122,3 +127,60 @@ async def test_a_query_text_is_validated_once_and_its_errors_every_time(limited:
         assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     after = cache.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (f"query($n: Int = 100) {{ liveEvents(first: $n) {{ edges {{ node {{ {EVENT} }} }} }} }}", {}),
+        (f"query($n: Int) {{ liveEvents(first: $n) {{ edges {{ node {{ {EVENT} }} }} }} }}", {"n": 100.0}),
+        (f"query($n: Int = 10) {{ liveEvents(first: $n) {{ edges {{ node {{ {EVENT} }} }} }} }}", {"n": 100}),
+    ],
+    ids=["variable-default", "float-value", "value-over-default"],
+)
+async def test_cost_counts_a_page_size_as_it_is_coerced(
+    limited: Gateway, sim: Sim, query: str, variables: dict[str, Any]
+) -> None:
+    error = await refused(limited, sim, query, variables)
+    assert error["extensions"]["cost"] == 1 + 100 * (1 + 1 + 3)
+
+
+async def test_cost_counts_ids_given_only_in_a_variable_default(limited: Gateway, sim: Sim) -> None:
+    ids = ", ".join(f'"id{i}"' for i in range(100))
+    query = (
+        f"query($v: [ID!]! = [{ids}]) {{ nodes(ids: $v) {{ ... on LiveEvent {{ id title status vendorStatus }} }} }}"
+    )
+    error = await refused(limited, sim, query)
+    assert error["extensions"]["cost"] >= 1 + 100 * 4
+
+
+async def test_introspection_has_a_cost(limited: Gateway, sim: Sim) -> None:
+    one = "{ __schema { types { name fields { name } } } }"
+    status, body = await limited.post(one)
+    assert status == 200 and "errors" not in body
+    many = "{ " + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name }} }} }}" for i in range(5)) + " }"
+    error = await refused(limited, sim, many)
+    assert error["extensions"]["cost"] > LIMITS.max_cost
+
+
+async def test_introspection_can_be_turned_off_and_the_sdl_is_served(make_gateway: Callable[..., Any]) -> None:
+    async with make_gateway(limits=LimitSettings(introspection=False)) as gw:
+        for query in ("{ __schema { types { name } } }", '{ __type(name: "Query") { name } }'):
+            _, body = await gw.post(query)
+            assert "data" not in body or body["data"] is None
+            assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+            assert "introspection" in body["errors"][0]["message"]
+        # __typename is not introspection of the schema, and clients rely on it.
+        assert (await gw.query("{ vendors { __typename } }"))["data"]["vendors"][0]["__typename"] == "VendorHealth"
+        async with gw.http.get(f"{gw.url}/schema.graphql") as resp:
+            assert resp.status == 200
+            assert resp.content_type == "application/graphql"
+            assert await resp.text() == (ROOT / "schema.graphql").read_text()
+        # GraphiQL reads the schema from there, as the introspection result it would have asked for.
+        async with gw.http.get(f"{gw.url}/schema.graphql", headers={"Accept": "application/json"}) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["data"]["__schema"]["queryType"]["name"] == "Query"
+        async with aiohttp.ClientSession() as anonymous, anonymous.get(f"{gw.url}/schema.graphql") as resp:
+            assert resp.status == 401
+        async with gw.http.get(f"{gw.url}/graphql", headers={"Accept": "text/html"}) as resp:
+            assert "/schema.graphql" in await resp.text()
