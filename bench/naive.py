@@ -142,7 +142,11 @@ class NaiveView(GraphQLView[NaiveContext, None]):
 
 async def _vendor_clients(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
-        app[ADAPTERS] = build_adapters(build_clients(session, Settings()))
+        settings = Settings()
+        # The baseline shares nothing: every read is a call of its own, even one identical to another in flight.
+        for vendor in (settings.loop, settings.streamloop, settings.livepush):
+            vendor.deduplicate_reads = False
+        app[ADAPTERS] = build_adapters(build_clients(session, settings))
         yield
 
 

@@ -57,6 +57,12 @@ class Metrics:
             ["vendor", "method", "route", "status"],
             registry=self.registry,
         )
+        self.vendor_calls_saved = Counter(
+            "live_gateway_vendor_calls_saved",
+            "Vendor reads not sent because an identical read was in flight, whose answer they shared",
+            ["vendor", "method", "route"],
+            registry=self.registry,
+        )
         self.vendor_seconds = Histogram(
             "live_gateway_vendor_call_seconds",
             "Time of one vendor call",
@@ -88,6 +94,9 @@ class Metrics:
         self.vendor_calls.labels(vendor.value, method, route, status).inc()
         self.vendor_seconds.labels(vendor.value, method, route).observe(seconds)
 
+    def vendor_call_saved(self, vendor: Vendor, method: str, route: str) -> None:
+        self.vendor_calls_saved.labels(vendor.value, method, route).inc()
+
     def cache(self, source: Source, result: str, count: int) -> None:
         if count:
             self.cache_lookups.labels(source.value, result).inc(count)
@@ -109,6 +118,7 @@ class Metrics:
     def watch(self, clients: Mapping[Vendor, VendorClient]) -> None:
         for client in clients.values():
             client.observer = self.vendor_call
+            client.saved_observer = self.vendor_call_saved
 
     def render(self, clients: Mapping[Vendor, VendorClient]) -> bytes:
         # A breaker turns half-open by the clock, not by an event, so its state is read at scrape time.

@@ -29,6 +29,9 @@ class VendorSettings(BaseModel):
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the circuit breaker")
     breaker_reset: float = Field(10.0, gt=0, description="seconds an open breaker waits before letting a probe by")
     fresh_for: float = Field(30.0, ge=0, description="seconds a cached event is served without asking")
+    deduplicate_reads: bool = Field(
+        True, description="identical reads in flight at once (method, URL, credentials) share one call"
+    )
 
     @property
     def configured(self) -> bool:

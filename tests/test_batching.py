@@ -143,7 +143,9 @@ async def test_the_write_backs_of_concurrent_answers_land_in_one_bulk_write(
 ) -> None:
     ids = await seed(sim, 3)
     vendors = settings_for()
-    cold = {name: getattr(vendors, name).model_copy(update={"fresh_for": 0}) for name in VENDOR_SETTINGS}
+    # Not shared in flight, so that each of the concurrent answers is a write-back of its own.
+    unshared = {"fresh_for": 0, "deduplicate_reads": False}
+    cold = {name: getattr(vendors, name).model_copy(update=unshared) for name in VENDOR_SETTINGS}
     global_ids = [encode_global_id(source, ids[source][0]) for source in Source]
     database = f"test_write_back_{uuid.uuid4().hex[:8]}"
     listener = CommandCounter(database, "events")

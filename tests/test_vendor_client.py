@@ -16,7 +16,14 @@ async def test_the_wait_for_a_slot_counts_against_the_deadline(
     sim: Sim, http_session: aiohttp.ClientSession, settings_for: Any
 ) -> None:
     one_slot = settings_for().livepush.model_copy(
-        update={"max_concurrency": 1, "connect_timeout": 0.1, "read_timeout": 0.7, "retries": 0}
+        # Not shared: two identical reads in flight at once would otherwise be one call.
+        update={
+            "max_concurrency": 1,
+            "connect_timeout": 0.1,
+            "read_timeout": 0.7,
+            "retries": 0,
+            "deduplicate_reads": False,
+        }
     )
     client = LivepushClient(http_session, one_slot)
     await sim.control("POST", "faults", {"livepush": {"latency_ms": 500}})

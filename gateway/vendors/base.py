@@ -40,6 +40,7 @@ from gateway.errors import (
 )
 from gateway.model import Event, Source, Vendor
 from gateway.settings import VendorSettings
+from gateway.vendors.dedup import InFlight, read_key
 from gateway.vendors.resilience import CircuitBreaker, backoff, counts_against_vendor, is_retryable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -74,6 +75,8 @@ class Call:
 
 #: (vendor, method, route template, outcome: the HTTP status or `timeout`/`unreachable`, seconds)
 CallObserver = Callable[[Vendor, str, str, str, float], None]
+#: (vendor, method, route template) of a read that shared an identical one in flight instead of being sent
+SavedCallObserver = Callable[[Vendor, str, str], None]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -123,6 +126,10 @@ class VendorClient:
         self.breaker = CircuitBreaker(self.vendor, settings.breaker_failures, settings.breaker_reset)
         #: told of every call that reached the vendor (metrics)
         self.observer: CallObserver | None = None
+        #: the reads in flight, shared by identical reads meanwhile
+        self.in_flight: InFlight[VendorResponse] = InFlight()
+        #: told of every read that was not sent because an identical one was in flight (metrics)
+        self.saved_observer: SavedCallObserver | None = None
 
     @property
     def configured(self) -> bool:
@@ -159,7 +166,16 @@ class VendorClient:
             body = orjson.dumps(json)
             all_headers["Content-Type"] = "application/json"
         call = Call(method, route, url, body, params, all_headers)
-        idempotent = method == "GET" or IDEMPOTENCY_HEADER in all_headers
+        if method == "GET" and self.settings.deduplicate_reads:
+            key = read_key(method, str(url), params, all_headers)
+            shared, joined = self.in_flight.share(key, lambda: self._send(call))
+            if joined and self.saved_observer is not None:
+                self.saved_observer(self.vendor, method, route)
+            return await shared
+        return await self._send(call)
+
+    async def _send(self, call: Call) -> VendorResponse:
+        idempotent = call.method == "GET" or IDEMPOTENCY_HEADER in call.headers
         if not idempotent or self.settings.retries == 0:
             return await self._attempt(call)
         retrying = AsyncRetrying(
