@@ -42,6 +42,12 @@ class LoopSettings(VendorSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 secret of the provider webhooks received at /webhooks/loop"
     )
+    webhook_tolerance: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="seconds a webhook's signed timestamp may be from the gateway's clock; older ones are refused",
+    )
 
 
 class StreamloopSettings(VendorSettings):

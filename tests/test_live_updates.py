@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -126,8 +127,13 @@ async def test_stats_subscription_answers_now_and_after_a_change(sim: Sim, gatew
         assert (await counts.next())["liveEventStatsUpdated"] == {"total": 1, "liveNow": 1}
 
 
+def stamped(payload: dict[str, Any]) -> dict[str, Any]:
+    """A delivery as Loop sends it: signed with the time it was sent."""
+    return {"timestamp": int(time.time())} | payload
+
+
 async def deliver(gateway: Gateway, payload: dict[str, Any], secret: str = SECRET) -> tuple[int, dict[str, Any]]:
-    body = orjson.dumps(payload)
+    body = orjson.dumps(stamped(payload))
     async with gateway.http.post(
         f"{gateway.url}/webhooks/loop",
         data=body,
