@@ -10,6 +10,8 @@ Document shape (collection `events`):
   compare-and-swap on it;
 - `sort_start`: `scheduled_start` to the whole second, or `FAR_FUTURE` when there is none;
 - `sort_id`: a copy of `_id`, the tie-breaker of the paging order;
+- `start_us`: `scheduled_start` in integer microseconds since the epoch (null without one), for the
+  window filters;
 - `title_lc`: the case-folded title, for the title filter;
 - `has_recording`: whether the event has a recording, for the dashboard counts.
 """
@@ -66,7 +68,7 @@ _GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", *WATCHED),
 #: rounds of read-and-swap a write makes while other writers keep landing first (each round one of them
 #: lands, so this is only reached under a storm of writes to one event; the newest keeps winning anyway)
 _MAX_SWAPS = 8
-_READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False, "has_recording": False}
+_READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False, "has_recording": False, "start_us": False}
 
 # Escaped one by one rather than with `re.escape`, whose escapes of other characters (a space, say)
 # are Python's dialect; a backslash before these means the character itself in PCRE and in Python.
@@ -181,15 +183,14 @@ class EventFilter:
             clauses.append({"status": {"$in": [status.value for status in self.statuses]}})
         if self.is_live is not None:
             clauses.append({"is_live": self.is_live})
-        if self.scheduled_from is not None or self.scheduled_to is not None:
-            # On the exact start rather than the whole-second `sort_start`. (nx-27017 compares dates in a
-            # `find` to the second, so there a window bound inside a second is only as exact as that.)
-            # Each bound its own clause: nx-27017's aggregation ignores the second operator of a range
-            # held in one document, and on MongoDB the two forms mean the same.
-            if self.scheduled_from is not None:
-                clauses.append({"scheduled_start": {"$gte": self.scheduled_from}})
-            if self.scheduled_to is not None:
-                clauses.append({"scheduled_start": {"$lt": self.scheduled_to}})
+        # On the exact start, in integer microseconds: nx-27017 compares dates in a `find` to the second
+        # (and exactly in a count), so a date bound inside a second would list what it does not count.
+        # Each bound its own clause: nx-27017's aggregation ignores the second operator of a range held in
+        # one document, and on MongoDB the two forms mean the same.
+        if self.scheduled_from is not None:
+            clauses.append({"start_us": {"$gte": micros(self.scheduled_from)}})
+        if self.scheduled_to is not None:
+            clauses.append({"start_us": {"$lt": micros(self.scheduled_to)}})
         if self.title_contains:
             clauses.append({"title_lc": {"$regex": _escape_regex(_fold_title(self.title_contains))}})
         return _all_of(clauses)
@@ -229,6 +230,7 @@ def _event_document(event: Event, fetched_at: datetime) -> Document:
         fetched_at=fetched_at,
         fetched_us=micros(fetched_at),
         sort_start=sort_start_of(event),
+        start_us=None if event.scheduled_start is None else micros(event.scheduled_start),
         sort_id=_id,
         # Stored, not derived in queries: an array's emptiness is not queried the same way everywhere.
         has_recording=bool(event.recordings),
