@@ -13,12 +13,13 @@ import orjson
 import strawberry
 from aiohttp import hdrs, web
 from graphql import introspection_from_schema
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL
 
 from gateway.access import GRAPHQL_PATH, WEBSOCKET_PROTOCOLS, access_middleware
 from gateway.auth import Authenticator
 from gateway.background import background_task
 from gateway.context import Services
-from gateway.cors import cors_middleware
+from gateway.cors import cors_middleware, install_cors
 from gateway.graphql_http import SCHEMA_PATH, GatewayView
 from gateway.index import EventIndex
 from gateway.keys import AUTHENTICATOR, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
@@ -47,9 +48,14 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     request_id_var.set(request_id)
-    response = await handler(request)
-    response.headers["X-Request-Id"] = request_id
-    return response
+    return await handler(request)
+
+
+async def request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    # Set as the headers go out, so that a stream (whose headers leave before its handler returns) has it too.
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-Id"] = request_id
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -141,11 +147,13 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
             request_id_middleware,
-            cors_middleware(settings.cors),
+            cors_middleware(),
             access_middleware(authenticator, metrics, frozenset({GRAPHQL_PATH, SCHEMA_PATH})),
         ],
         client_max_size=settings.limits.max_body_bytes,
     )
+    app.on_response_prepare.append(request_id_header)
+    install_cors(app, settings.cors)
     app[SETTINGS] = settings
     app[AUTHENTICATOR] = authenticator
     app[METRICS] = metrics
@@ -174,7 +182,8 @@ def create_app(settings: Settings) -> web.Application:
         introspection=settings.limits.introspection,
         graphql_ide="graphiql" if settings.graphiql else None,
         allowed_origins=settings.cors.allow_origins,
-        subscription_protocols=WEBSOCKET_PROTOCOLS,
+        subscription_protocols=(*WEBSOCKET_PROTOCOLS, GRAPHQL_SSE_PROTOCOL),
+        sse_heartbeat_interval=settings.sse_heartbeat_interval,
     )
     app.router.add_route("*", GRAPHQL_PATH, view)
     app.router.add_get(SCHEMA_PATH, schema_handler(schema))

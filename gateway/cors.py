@@ -96,26 +96,45 @@ def is_preflight(request: web.Request) -> bool:
     )
 
 
-def cors_middleware(settings: CorsSettings, paths: Collection[str] = (GRAPHQL_PATH,)) -> Middleware:
-    """Answers preflights and marks responses to allowed origins; with no origins configured it does nothing."""
-    policy = CorsPolicy(settings)
+#: the policy in force; replaced whole when the settings are reloaded
+CORS_POLICY = web.AppKey("cors_policy", CorsPolicy)
+#: the Origin of a request on a CORS path ("" when it came without one), for marking its response
+_REQUEST_ORIGIN = web.RequestKey("cors_origin", str)
+
+
+def install_cors(app: web.Application, settings: CorsSettings) -> None:
+    """The policy for `cors_middleware`, which answers preflights, and the marking of responses to allowed
+    origins; with no origins configured neither does anything.
+
+    Responses are marked as their headers go out (on_response_prepare), so that a stream, whose headers
+    leave before its handler returns, is marked like a document.
+    """
+    app[CORS_POLICY] = CorsPolicy(settings)
+    app.on_response_prepare.append(_mark_response)
+
+
+def cors_middleware(paths: Collection[str] = (GRAPHQL_PATH,)) -> Middleware:
+    """Answers preflights, and notes the Origin of other requests for `_mark_response`; the policy is the
+    application's (`install_cors`)."""
 
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        policy = request.app[CORS_POLICY]
         if not policy.enabled or request.path not in paths:
             return await handler(request)
         origin = request.headers.get(hdrs.ORIGIN)
         if origin is not None and is_preflight(request):
             return policy.preflight(origin)
-        allowed = policy.allow_origin(origin) if origin is not None else None
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            policy.decorate(exc.headers, allowed)
-            raise
-        # A websocket has sent its headers by the time its handler returns; CORS does not apply to it anyway.
-        if not response.prepared:
-            policy.decorate(response.headers, allowed)
-        return response
+        request[_REQUEST_ORIGIN] = origin or ""
+        return await handler(request)
 
     return cors
+
+
+async def _mark_response(request: web.Request, response: web.StreamResponse) -> None:
+    origin = request.get(_REQUEST_ORIGIN)
+    # CORS does not apply to a websocket.
+    if origin is None or isinstance(response, web.WebSocketResponse):
+        return
+    policy = request.app[CORS_POLICY]
+    policy.decorate(response.headers, policy.allow_origin(origin) if origin else None)

@@ -1,13 +1,16 @@
-"""GraphQL over HTTP: the aiohttp view that serves /graphql (queries, mutations, GraphiQL, websockets).
+"""GraphQL over HTTP: the aiohttp view that serves /graphql (queries, mutations, GraphiQL, websockets, SSE).
 
 It follows the GraphQL-over-HTTP specification: the response media type is negotiated by Accept
 (application/graphql-response+json or the legacy application/json), a request that is not a well-formed
 GraphQL-over-HTTP request is refused with a 4xx and a coded error, and nothing changes state over GET.
+With `Accept: text/event-stream` the same request is answered as a stream of server-sent events, in the
+graphql-sse protocol's distinct-connections mode: one `next` event per result, then `complete`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from functools import cached_property
 from typing import Any, TypeGuard
 
@@ -21,7 +24,9 @@ from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.streaming import HTTPStreamTransport, SSETransport
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
@@ -32,12 +37,13 @@ from gateway.context import Context
 from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.keys import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SERVICES
-from gateway.media import GRAPHQL_RESPONSE, JSON, UTF8, error_document, negotiate
+from gateway.media import EVENT_STREAM, GRAPHQL_RESPONSE, JSON, UTF8, error_document, negotiate, prefers_event_stream
+from gateway.schema import operation_type_error
 
 #: the response media type this request negotiated
 MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
 
-#: subscriptions are served over websockets only; mutations never over GET (a safe method)
+#: what plain HTTP runs: subscriptions are served over websockets and SSE; mutations never over GET (a safe method)
 HTTP_OPERATIONS: Mapping[str, frozenset[OperationType]] = {
     hdrs.METH_GET: frozenset({OperationType.QUERY}),
     hdrs.METH_POST: frozenset({OperationType.QUERY, OperationType.MUTATION}),
@@ -99,9 +105,12 @@ GRAPHIQL_SCHEMA_FETCHER = """
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
 
-    def __init__(self, *args: Any, introspection: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, introspection: bool = True, sse_heartbeat_interval: float = 15.0, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.introspection = introspection
+        self.sse_heartbeat_interval = sse_heartbeat_interval
 
     @cached_property
     def graphql_ide_html(self) -> str:
@@ -116,6 +125,18 @@ class GatewayView(GraphQLView[Context, None]):
         )
         return html.replace("fetcher: fetcher,", "fetcher: schemaFetcher,", 1)
 
+    @cached_property
+    def _stream_transport_map(self) -> dict[str, HTTPStreamTransport]:
+        # Strawberry builds its transports with their default heartbeat; an SSE comment every so often is
+        # what keeps a proxy from closing a quiet stream and what finds a client that went away.
+        if GRAPHQL_SSE_PROTOCOL not in self.protocols:
+            return {}
+        return {SSETransport.protocol: SSETransport(heartbeat_interval=self.sse_heartbeat_interval)}
+
+    @property
+    def serves_sse(self) -> bool:
+        return GRAPHQL_SSE_PROTOCOL in self.protocols
+
     def is_websocket_request(self, request: web.Request) -> TypeGuard[web.Request]:
         # The access middleware's decision: only a real handshake may come without credentials.
         return is_websocket_handshake(request)
@@ -123,12 +144,15 @@ class GatewayView(GraphQLView[Context, None]):
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         if self.is_websocket_request(request):
             return await self.run(request)
-        media_type = negotiate(request.headers.get(hdrs.ACCEPT))
+        accept = request.headers.get(hdrs.ACCEPT)
+        media_type = EVENT_STREAM if self.serves_sse and prefers_event_stream(accept) else negotiate(accept)
+        # A request refused before it runs is answered with a document, a stream's too: its status says why.
+        document_type = JSON if media_type in (None, EVENT_STREAM) else media_type
         response: web.StreamResponse
         if request.method not in HTTP_OPERATIONS:
             message = f"{request.method} is not served here: use GET or POST"
             refused = RequestRefused(405, message, headers={hdrs.ALLOW: "GET, POST"})
-            response = self._refusal(refused, media_type or JSON)
+            response = self._refusal(refused, document_type)
         elif self.graphql_ide and is_graphiql_page(request):
             response = await self.render_graphql_ide(request)
         elif request.get(PRINCIPAL) is None and not is_graphiql_page(request):
@@ -139,15 +163,16 @@ class GatewayView(GraphQLView[Context, None]):
             )
             response = error_response(request, unauthenticated, 401)
         elif media_type is None:
-            message = f"responses are {GRAPHQL_RESPONSE} or {JSON}, and the Accept header admits neither"
+            message = f"responses are {GRAPHQL_RESPONSE}, {JSON} or {EVENT_STREAM}, and the Accept header admits none"
             response = self._refusal(RequestRefused(406, message), JSON)
         else:
             request[MEDIA_TYPE] = media_type
             try:
                 response = await self.run(request)
             except HTTPException as exc:
-                response = self._refusal(exc, media_type)
-        add_vary(response.headers, "Accept")
+                response = self._refusal(exc, document_type)
+        if not response.prepared:  # a stream's headers are gone, with Vary among them
+            add_vary(response.headers, "Accept")
         return response
 
     def _refusal(self, exc: HTTPException, media_type: str) -> web.Response:
@@ -171,7 +196,10 @@ class GatewayView(GraphQLView[Context, None]):
             params = self._url_params(request.request.query)
         else:
             params = await self._body_params(request)
-        return self._request_data(params)
+        data = self._request_data(params)
+        if request.request.get(MEDIA_TYPE) == EVENT_STREAM:
+            data.protocol = "sse"
+        return data
 
     def _url_params(self, query: MultiMapping[str]) -> dict[str, object]:
         params: dict[str, object] = {}
@@ -263,12 +291,7 @@ class GatewayView(GraphQLView[Context, None]):
                 "subscriptions are served over a websocket at this URL (graphql-transport-ws)", "BAD_REQUEST"
             )
         except CannotGetOperationTypeError as exc:
-            message = (
-                f'Unknown operation named "{exc.operation_name}".'
-                if exc.operation_name
-                else "The document has no operation to run."
-            )
-            return _request_error(message, "OPERATION_RESOLUTION_FAILURE")
+            return _request_error(*operation_type_error(exc))
         except MissingQueryError:
             return _request_error("Syntax Error: the document is empty.", "GRAPHQL_PARSE_FAILED")
 
@@ -294,6 +317,28 @@ class GatewayView(GraphQLView[Context, None]):
         ):
             sub_response.set_status(400)
         return sub_response
+
+    async def create_streaming_response(
+        self,
+        request: web.Request,
+        stream: Callable[[], AsyncGenerator[str, None]],
+        sub_response: web.Response,
+        headers: Mapping[str, str],
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=sub_response.status, headers={**sub_response.headers, **headers})
+        # Sent with the first byte, so set here rather than after the handler returns, as for a document.
+        add_vary(response.headers, "Accept")
+        await response.prepare(request)
+        try:
+            async with aclosing(stream()) as chunks:
+                async for chunk in chunks:
+                    await response.write(chunk.encode())
+            await response.write_eof()
+        except (ClientConnectionResetError, ConnectionResetError):
+            # The client went away (found by the next event or heartbeat): leaving the loop closed the stream,
+            # and with it the subscription.
+            pass
+        return response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -265,6 +265,20 @@ class TextValidationCache(SchemaExtension):
         yield
 
 
+class DocumentCache(ParserCache):
+    """Strawberry's parser cache, except that a document which does not parse is left to Strawberry's own
+    parser: its error is then a result with the error in it, where raised from this hook it would escape a
+    streamed operation (SSE, websocket) as an exception."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        except GraphQLError:
+            context.graphql_document = None
+        yield
+
+
 def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension]]:
     """Factories, so that each operation gets extensions of its own. The limiters' validation rules are made
     once, here: the validation cache is keyed by the rules, and new rule classes per request would miss it."""
@@ -276,7 +290,7 @@ def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension
         rules.append(NoSchemaIntrospectionCustomRule)
     return [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
-        partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(DocumentCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(AddValidationRules, rules),
         partial(TextValidationCache, DOCUMENT_CACHE_SIZE),
         partial(CostLimiter, limits.max_cost, limits.default_list_size, limits.introspection_cost),

@@ -10,6 +10,7 @@ import orjson
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+EVENT_STREAM = "text/event-stream"
 UTF8 = frozenset({"utf-8", "utf8"})
 
 
@@ -34,6 +35,21 @@ def negotiate(accept: str | None) -> str | None:
             quality, specificity, position = match
             ranked.append((quality, specificity, -position, tie_break, offered))
     return max(ranked)[-1] if ranked else None
+
+
+def prefers_event_stream(accept: str | None) -> bool:
+    """True when Accept names text/event-stream outright and ranks it above both JSON types (by q, then by
+    which is listed first). A wildcard never asks for a stream: a client must know it will get one."""
+    if not accept:
+        return False
+    stream = _best_range(accept, EVENT_STREAM)
+    if stream is None or stream[1] < 2 or stream[0] <= 0:
+        return False
+    for offered in (GRAPHQL_RESPONSE, JSON):
+        document = _best_range(accept, offered)
+        if document is not None and document[1] == 2 and (document[0], -document[2]) >= (stream[0], -stream[2]):
+            return False
+    return True
 
 
 def _best_range(accept: str, offered: str) -> tuple[float, int, int] | None:

@@ -9,7 +9,9 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from gateway.errors import GatewayError
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
@@ -30,15 +32,30 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is None:
-            return
+        if result is not None:
+            self._shape(result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # A streamed operation (SSE, websocket) sends each result as it comes, before the operation ends.
+        self._shape(result)
+        yield
+
+    def _shape(self, result: Any) -> None:
         context = self.execution_context.context
-        errors = [shape_error(e, context) for e in result.errors or []]
-        for deferred in getattr(context, "deferred_errors", ()):
+        errors = [shape_error(e, context) for e in getattr(result, "errors", None) or []]
+        deferred_errors = getattr(context, "deferred_errors", None)
+        for deferred in deferred_errors or ():
             errors.append(
                 GraphQLError(deferred.error.message, path=deferred.path, extensions=deferred.error.extensions())
             )
-        result.errors = errors or None
+        if deferred_errors:
+            deferred_errors.clear()  # reported once, with the result they were found for
+        if hasattr(result, "errors"):
+            result.errors = errors or None
+        # The parts of an incremental delivery carry their own errors.
+        for part in [*(getattr(result, "incremental", None) or ()), *(getattr(result, "completed", None) or ())]:
+            if getattr(part, "errors", None):
+                part.errors = [shape_error(e, context) for e in part.errors]
 
 
 def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
@@ -46,6 +63,9 @@ def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
     if isinstance(original, GatewayError):
         error.extensions = original.extensions()
         return error
+    if isinstance(original, CannotGetOperationTypeError | InvalidOperationTypeError):
+        message, code = operation_type_error(original)
+        return GraphQLError(message, extensions={"code": code})
     if isinstance(original, GraphQLError):
         # a permission class's FORBIDDEN carries its code; a variable that does not coerce has none
         error.extensions = {"code": _request_error_code(error), **(original.extensions or {})}
@@ -62,6 +82,18 @@ def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
         path=error.path,
         extensions={"code": "INTERNAL", "requestId": request_id},
     )
+
+
+def operation_type_error(error: CannotGetOperationTypeError | InvalidOperationTypeError) -> tuple[str, str]:
+    """The message and code of a document whose operation cannot be run: none, an unknown name, or a type the
+    transport does not run (a mutation over GET)."""
+    if isinstance(error, InvalidOperationTypeError):
+        if error.operation_type is OperationType.MUTATION:
+            return "mutations are sent with POST", "BAD_REQUEST"
+        return f"{error.operation_type.value} operations are not served here", "BAD_REQUEST"
+    if error.operation_name:
+        return f'Unknown operation named "{error.operation_name}".', "OPERATION_RESOLUTION_FAILURE"
+    return "The document has no operation to run.", "OPERATION_RESOLUTION_FAILURE"
 
 
 #: how graphql-core words a variable whose value does not coerce (the document itself is fine)

@@ -160,6 +160,9 @@ class Settings(BaseSettings):
         0.25, gt=0, description="seconds between reads of the change feed that carries live updates"
     )
     graphiql: bool = True
+    sse_heartbeat_interval: float = Field(
+        15.0, gt=0, description="seconds between keep-alive comments on a quiet event stream (SSE)"
+    )
     workers: int = Field(1, ge=1, description="server processes sharing the port (SO_REUSEPORT)")
     uvloop: bool = Field(True, description="serve on uvloop's event loop where it is installed")
     log_format: str = Field("json", pattern="^(json|text)$", description="json: one JSON object per line")
