@@ -312,6 +312,47 @@ async def test_a_listing_waits_for_the_write_backs(later: tuple[EventStore, Coun
     assert await store.count(EventFilter()) == 2
 
 
+@pytest.mark.parametrize("reader", ["page", "count"])
+async def test_a_listing_waits_for_the_write_backs_pending_when_it_asked_not_for_a_quiet_moment(
+    mongo_uri: str, mongo_db: Any, reader: str
+) -> None:
+    listener = CommandCounter(collection="events")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True, event_listeners=[listener])
+    store = EventStore(client[mongo_db.name], write_delay=0.0)
+    listed = asyncio.Event()
+
+    async def keep_writing_back() -> int:
+        """Write-backs arriving faster than they land, as under many readers, until the listing is done."""
+        for n in range(400):
+            if listed.is_set():
+                return n
+            store.put_many_later(stored(make_event(f"later-{n}")), T0)
+            await asyncio.sleep(0.001)
+        return 400
+
+    try:
+        store.put_many_later(stored(make_event("pending")), T0)
+        writer = asyncio.create_task(keep_writing_back())
+        await asyncio.sleep(0.005)
+        store.put_many_later(stored(make_event("asked-for")), T0)
+        if reader == "page":
+            seen = [paged.event.native_id for paged in (await store.page(first=500)).events]
+            assert {"pending", "asked-for"} <= set(seen)
+        else:
+            assert await store.count(EventFilter()) >= 2
+        bulk_writes_waited_for = listener.commands["update"]
+        listed.set()
+        written_back = await writer
+        # The write under way when it asked, the one holding what was pending, and at most one begun
+        # meanwhile: never every write-back that arrived while it waited.
+        assert bulk_writes_waited_for <= 4, (bulk_writes_waited_for, written_back)
+        assert written_back < 400
+    finally:
+        listed.set()
+        await store.settled()
+        await client.close()
+
+
 async def test_write_backs_of_one_event_land_as_the_writes_one_by_one_would(
     later: tuple[EventStore, Counter[str]],
 ) -> None:

@@ -341,6 +341,12 @@ class EventStore:
         self._writing: dict[str, _Write] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        #: write-backs queued so far, and how many of the first of them have landed (or failed): each
+        #: batch takes every write-back queued before it, and batches land one at a time, in order
+        self._queued_count = 0
+        self._landed_count = 0
+        #: callers of `settled()`, each with the count it waits for
+        self._settling: list[tuple[int, asyncio.Future[None]]] = []
 
     def put_many_later(self, events: Sequence[Event], fetched_at: datetime) -> None:
         """`put_many`, without making the caller wait: the answer that read these events from the vendor
@@ -354,6 +360,7 @@ class EventStore:
                 continue
             earlier = self._queued.get(write.id)
             self._queued[write.id] = write if earlier is None else earlier.then(write)
+            self._queued_count += 1
         if self._queued and self._flush_timer is None and not self._writing:
             self._flush_timer = asyncio.get_running_loop().call_later(self._write_delay, self._flush)
 
@@ -362,14 +369,19 @@ class EventStore:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        if self._writing or not self._queued:
+        if self._writing:
+            return
+        if not self._queued:
+            # What was queued has landed, or was superseded by a write that has.
+            self._landed(self._queued_count)
             return
         self._writing, self._queued = self._queued, {}
-        task = asyncio.create_task(self._write_queued(self._writing), name="events-write-behind")
+        task = asyncio.create_task(self._write_queued(self._writing, self._queued_count), name="events-write-behind")
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
-    async def _write_queued(self, batch: dict[str, _Write]) -> None:
+    async def _write_queued(self, batch: dict[str, _Write], through: int) -> None:
+        """Write `batch`, which holds every write-back up to the `through`-th not written before."""
         try:
             await self._write(list(batch.values()))
         except Exception:
@@ -378,14 +390,35 @@ class EventStore:
         finally:
             if self._writing is batch:
                 self._writing = {}
+            self._landed(through)
             if self._queued:
                 self._flush()
 
+    def _landed(self, through: int) -> None:
+        self._landed_count = max(self._landed_count, through)
+        waiting = []
+        for count, waiter in self._settling:
+            if count <= self._landed_count:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((count, waiter))
+        self._settling = waiting
+
     async def settled(self) -> None:
-        """Returns when every write begun by `put_many_later` has landed (or failed)."""
-        while self._queued or self._writing:
-            self._flush()
-            await asyncio.gather(*list(self._flushes), return_exceptions=True)
+        """Returns when every write-back queued before this call has landed (or failed).
+
+        Not when none is left: under steady load write-backs keep coming, and a listing waiting for a
+        quiet moment would wait as long as the load lasts. It waits for the write under way, if any, and
+        the one that takes what is queued now, which begins at once.
+        """
+        wanted = self._queued_count
+        if self._landed_count >= wanted:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._settling.append((wanted, waiter))
+        self._flush()
+        await waiter
 
     async def ensure_indexes(self) -> None:
         for keys, options in _INDEXES:
