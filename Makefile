@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema bench clean
+.PHONY: run test lint schema bench clean graphiql-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/live-gateway export-schema --output schema.graphql
+
+graphiql-assets:
+	scripts/graphiql-assets.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

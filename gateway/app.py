@@ -20,6 +20,7 @@ from gateway.auth import Authenticator
 from gateway.background import background_task
 from gateway.context import Services
 from gateway.cors import cors_middleware, install_cors
+from gateway.graphiql import add_graphiql_assets, graphiql_page
 from gateway.graphql_http import SCHEMA_PATH, GatewayView
 from gateway.index import EventIndex
 from gateway.keys import AUTHENTICATOR, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
@@ -179,14 +180,18 @@ def create_app(settings: Settings) -> web.Application:
     schema = build_schema(settings)
     view = GatewayView(
         schema=schema,
-        introspection=settings.limits.introspection,
         graphql_ide="graphiql" if settings.graphiql else None,
         allowed_origins=settings.cors.allow_origins,
         subscription_protocols=(*WEBSOCKET_PROTOCOLS, GRAPHQL_SSE_PROTOCOL),
         sse_heartbeat_interval=settings.sse_heartbeat_interval,
+        graphiql_page=graphiql_page(
+            settings.graphiql_headers, schema_url=None if settings.limits.introspection else SCHEMA_PATH
+        ),
     )
     app.router.add_route("*", GRAPHQL_PATH, view)
     app.router.add_get(SCHEMA_PATH, schema_handler(schema))
+    if settings.graphiql:
+        add_graphiql_assets(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus_metrics)

@@ -36,6 +36,7 @@ from gateway.auth import API_KEY_HEADER
 from gateway.context import Context
 from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
+from gateway.graphiql import graphiql_response
 from gateway.keys import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SERVICES
 from gateway.media import EVENT_STREAM, GRAPHQL_RESPONSE, JSON, UTF8, error_document, negotiate, prefers_event_stream
 from gateway.schema import operation_type_error
@@ -90,40 +91,21 @@ class TextWebSocketAdapter(AiohttpWebSocketAdapter):
 
 #: where the schema's SDL is served (and, to GraphiQL, the introspection result built from it)
 SCHEMA_PATH = "/schema.graphql"
-#: GraphiQL's page, when introspection is off, asks SCHEMA_PATH for the schema with the headers of its Headers tab
-GRAPHIQL_SCHEMA_FETCHER = """
-      const schemaFetcher = (params, opts) => {
-        if (params && params.operationName === "IntrospectionQuery") {
-          const headers = { ...defaultHeaders, ...((opts && opts.headers) || {}), Accept: "application/json" };
-          return fetch(new URL("%s", fetchURL).toString(), { headers }).then((answer) => answer.json());
-        }
-        return fetcher(params, opts);
-      };
-"""
 
 
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
 
     def __init__(
-        self, *args: Any, introspection: bool = True, sse_heartbeat_interval: float = 15.0, **kwargs: Any
+        self, *args: Any, sse_heartbeat_interval: float = 15.0, graphiql_page: str = "", **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.introspection = introspection
         self.sse_heartbeat_interval = sse_heartbeat_interval
+        #: the GraphiQL page this gateway serves (Strawberry's own loads its files from a CDN)
+        self.graphiql_page = graphiql_page
 
-    @cached_property
-    def graphql_ide_html(self) -> str:
-        html = super().graphql_ide_html
-        if self.introspection:
-            return html
-        # Without introspection GraphiQL reads the exported schema instead.
-        html = html.replace(
-            "function GraphiQLWithExplorer()",
-            GRAPHIQL_SCHEMA_FETCHER % SCHEMA_PATH + "\n      function GraphiQLWithExplorer()",
-            1,
-        )
-        return html.replace("fetcher: fetcher,", "fetcher: schemaFetcher,", 1)
+    async def render_graphql_ide(self, request: web.Request) -> web.Response:
+        return graphiql_response(self.graphiql_page)
 
     @cached_property
     def _stream_transport_map(self) -> dict[str, HTTPStreamTransport]:

@@ -159,7 +159,12 @@ class Settings(BaseSettings):
     changes_poll_interval: float = Field(
         0.25, gt=0, description="seconds between reads of the change feed that carries live updates"
     )
-    graphiql: bool = True
+    graphiql: bool = Field(True, description="serve GraphiQL at /graphql to browsers, and its files at /graphiql/")
+    graphiql_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="headers every GraphiQL tab starts with; anyone who can load the page reads them, so put "
+        "credentials here only where no one else reaches the gateway (the demo signs GraphiQL in this way)",
+    )
     sse_heartbeat_interval: float = Field(
         15.0, gt=0, description="seconds between keep-alive comments on a quiet event stream (SSE)"
     )
