@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import multiprocessing
 import os
-import secrets
 import signal
 import sys
 import tempfile
@@ -20,20 +20,13 @@ import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
+from gateway.demo_secret import SECRET_FILE, demo_jwt_secret
+from gateway.graphiql import FIRST_QUERY
 from gateway.observability import configure_logging
 from gateway.settings import ConfigurationError, LivepushSettings, LoopSettings, Role, Settings, StreamloopSettings
 
 SUBSCRIPTION = """subscription {
   liveEventUpdated(filter: {sources: [STREAMLOOP_STREAM]}) { id title status vendorStatus isLive }
-}"""
-
-FIRST_QUERY = """{
-  liveEvents(first: 10, filter: {statuses: [LIVE, SCHEDULED]}) {
-    totalCount
-    edges { node { id source status vendorStatus title scheduledStart isLive freshness { servedFrom ageSeconds } } }
-    pageInfo { hasNextPage endCursor }
-  }
-  vendors { vendor configured reachable }
 }"""
 
 
@@ -272,6 +265,16 @@ async def first_draft_stream(sim_url: str, token: str) -> str | None:
     return startable[0] if startable else None
 
 
+def is_loopback(host: str) -> bool:
+    """True when `host` names this machine alone (a name other than localhost is not trusted to)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -> None:
     from gateway.app import create_app
     from gateway.auth import issue_token
@@ -284,10 +287,22 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
     token = "sim-token"
     sim_url = f"http://{host}:{sim_port}"
     base = Settings()
-    # Authentication stays on in the demo: a secret of its own, and a token printed for GraphiQL.
+    # Authentication stays on in the demo: the secret from the environment, else one kept in the data
+    # directory (so tokens outlive a restart), and a token that GraphiQL starts with.
     auth = base.auth
+    secret_from = "LIVE_GATEWAY_AUTH__JWT_SECRET"
     if auth.enabled and auth.jwt_secret is None:
-        auth = auth.model_copy(update={"jwt_secret": SecretStr(secrets.token_urlsafe(32))})
+        secret_file = Path(base.data_dir) / SECRET_FILE
+        secret_from = f"kept in {secret_file}"
+        auth = auth.model_copy(update={"jwt_secret": SecretStr(demo_jwt_secret(Path(base.data_dir)))})
+    bearer = None
+    if auth.enabled and auth.jwt_secret is not None:
+        bearer = issue_token(
+            auth.jwt_secret.get_secret_value(), subject="demo", role=Role.ADMIN, ttl=12 * 3600,
+            audience=auth.audience, issuer=auth.issuer,
+        )  # fmt: skip
+    # The page carries the token to whoever loads it: only where the demo listens on this machine alone.
+    graphiql_signed_in = bearer is not None and is_loopback(host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -318,21 +333,29 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
                 "loop": LoopSettings(base_url=f"{sim_url}/loop", token=token),
                 "streamloop": StreamloopSettings(base_url=f"{sim_url}/streamloop/v1", token=token),
                 "livepush": LivepushSettings(base_url=f"{sim_url}/livepush", token=token),
+                "graphiql_headers": {"Authorization": f"Bearer {bearer}"} if graphiql_signed_in else {},
             }
         )
         async with serving(create_app(settings), host, port, prepare=index_seeded_calls):
             print(f"\nlive-gateway demo is up\n  GraphiQL:   http://{host}:{port}/graphql")
             print(f"  simulators: {sim_url} (control: {sim_url}/_sim/stats)")
             print(f"  MongoDB:    {mongodb_uri}")
-            if auth.enabled and auth.jwt_secret is not None:
-                bearer = issue_token(
-                    auth.jwt_secret.get_secret_value(), subject="demo", role=Role.ADMIN, ttl=12 * 3600,
-                    audience=auth.audience, issuer=auth.issuer,
-                )  # fmt: skip
-                print("\nAuthentication is on. Paste this into GraphiQL's Headers tab (an admin token for 12 hours):")
-                print(f'\n  {{"Authorization": "Bearer {bearer}"}}\n')
-                print(f"  curl: -H 'Authorization: Bearer {bearer}'")
-            print(f"\nA first query to paste into GraphiQL:\n\n{FIRST_QUERY}\n")
+            if bearer is not None and auth.jwt_secret is not None:
+                if graphiql_signed_in:
+                    print("\nAuthentication is on. GraphiQL opens signed in with an admin token for 12 hours;")
+                    print("other clients send it too:")
+                else:
+                    print(
+                        "\nAuthentication is on. Paste this into GraphiQL's Headers tab (an admin token for 12 hours):"
+                    )
+                    print(f'\n  {{"Authorization": "Bearer {bearer}"}}')
+                print(f"\n  curl -H 'Authorization: Bearer {bearer}' ...")
+                print(f"\nThe JWT secret ({secret_from}) signs more tokens, for example a viewer's:")
+                print(
+                    f"\n  LIVE_GATEWAY_AUTH__JWT_SECRET='{auth.jwt_secret.get_secret_value()}' "
+                    "live-gateway token --subject me --role viewer"
+                )
+            print(f"\nA first query (GraphiQL's first tab holds it):\n\n{FIRST_QUERY}\n")
             stream = await first_draft_stream(sim_url, token)
             if stream:
                 print("Live updates: run this subscription in a second GraphiQL tab,\n")

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -109,3 +110,37 @@ def test_the_first_listing_has_every_seeded_event_of_all_four_sources(tmp_path: 
     }
     assert stats["total"] == 4 * SEEDED_PER_SOURCE
     assert data["liveEvents"] == {"totalCount": 4 * SEEDED_PER_SOURCE}
+
+
+def test_the_jwt_secret_is_printed_and_kept_across_restarts(tmp_path: Path) -> None:
+    with running_demo(tmp_path) as demo:
+        secret = demo.printed(r"LIVE_GATEWAY_AUTH__JWT_SECRET='([^']+)'")
+        first_bearer = demo.bearer
+    kept = tmp_path / "jwt-secret"
+    assert kept.read_text().strip() == secret
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert len(secret.encode()) >= 32
+
+    # `live-gateway token`, as the demo says to run it, mints a token the restarted demo accepts; so is the
+    # token of the first run (a GraphiQL tab may still hold it).
+    minted = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "token", "--subject", "me", "--role", "viewer"],
+        env={**os.environ, "LIVE_GATEWAY_AUTH__JWT_SECRET": secret},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with running_demo(tmp_path) as demo:
+        assert demo.printed(r"LIVE_GATEWAY_AUTH__JWT_SECRET='([^']+)'") == secret
+        for token in (minted, first_bearer):
+            assert graphql(demo, "{ vendors { vendor } }", token) == {
+                "vendors": [{"vendor": "LOOP"}, {"vendor": "STREAMLOOP"}, {"vendor": "LIVEPUSH"}]
+            }
+
+
+def test_a_secret_from_the_environment_is_used_and_not_stored(tmp_path: Path) -> None:
+    secret = "a-secret-of-the-operator-that-is-long-enough-0123456789"
+    with running_demo(tmp_path, env={"LIVE_GATEWAY_AUTH__JWT_SECRET": secret}) as demo:
+        assert demo.printed(r"JWT secret \(([^)]+)\)") == "LIVE_GATEWAY_AUTH__JWT_SECRET"
+        assert demo.printed(r"LIVE_GATEWAY_AUTH__JWT_SECRET='([^']+)'") == secret
+    assert not (tmp_path / "jwt-secret").exists()
