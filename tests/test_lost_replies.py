@@ -1,0 +1,80 @@
+"""MongoDB writes whose reply is lost (the connection drops after the server applied them, or before it
+got them): the outcome is read back by the document's own `_id`, never assumed. Vendor objects counted in
+the simulators equal what the journal says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from gateway.model import utcnow
+from gateway.store.mongo import FORCE_DOCUMENT_REWRITE
+from tests.conftest import Sim
+from tests.gateway_harness import Gateway
+from tests.mongo_proxy import mongo_proxy, writes_to
+from tests.test_crash_recovery import vendor_objects_titled
+from tests.test_mutations import ALL_TARGETS, create, create_input
+
+pytestmark = pytest.mark.mongodb
+
+TARGETS = {name: ALL_TARGETS[name] for name in ("loopSession", "streamloop", "livepush")}
+
+
+async def operations_in_journal(gateway: Gateway) -> list[dict[str, Any]]:
+    collection = gateway.services.store.journal.collection
+    return [doc async for doc in collection.find({"state": {"$in": ["RUNNING", "DONE"]}})]
+
+
+async def reconcile_as_if_leases_ran_out(gateway: Gateway) -> None:
+    """What the reconciler does once every running operation's lease has run out."""
+    collection = gateway.services.store.journal.collection
+    past = utcnow() - timedelta(seconds=5)
+    await collection.update_many(
+        {"state": "RUNNING"}, {"$set": {"lease_until": past, "lease_until_us": 0}, **FORCE_DOCUMENT_REWRITE}
+    )
+    await gateway.services.operations.reconcile()
+
+
+async def test_a_create_whose_journal_insert_reply_is_lost_runs_once(
+    sim: Sim, make_gateway: Callable[..., Any], mongo_uri: str
+) -> None:
+    title = "Insert reply lost"
+    async with mongo_proxy(mongo_uri) as proxy, make_gateway(mongodb_uri=proxy.uri) as gateway:
+        proxy.lose_reply(writes_to("insert", "operations"))
+        first = await create(gateway, create_input(title, **TARGETS), key="key-lost-reply")
+        assert [command["insert"] for command in proxy.cut] == ["operations"]
+
+        again = await create(gateway, create_input(title, **TARGETS), key="key-lost-reply")
+        await reconcile_as_if_leases_ran_out(gateway)
+
+        journal = await operations_in_journal(gateway)
+        assert len(journal) == 1, [doc["_id"] for doc in journal]
+        assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 1}
+        # The insert had landed: the create ran and answered it; the retry replays it.
+        assert "errors" not in first, first
+        assert first["data"]["createLiveEvent"]["failures"] == []
+        assert again["data"]["createLiveEvent"]["operationId"] == first["data"]["createLiveEvent"]["operationId"]
+        assert again["data"]["createLiveEvent"]["replayed"] is True
+
+
+async def test_a_create_whose_journal_insert_never_arrived_frees_its_key(
+    sim: Sim, make_gateway: Callable[..., Any], mongo_uri: str
+) -> None:
+    title = "Insert lost"
+    async with mongo_proxy(mongo_uri) as proxy, make_gateway(mongodb_uri=proxy.uri) as gateway:
+        proxy.lose_command(writes_to("insert", "operations"))
+        first = await create(gateway, create_input(title, **TARGETS), key="key-lost-insert")
+        # Known never to exist (its `_id` is taken by a placeholder), so no vendor was called: retry.
+        assert first["errors"][0]["message"].endswith("send it again")
+        assert await vendor_objects_titled(sim, title) == {"streamloop": 0, "livepush": 0, "loop_session": 0}
+
+        again = await create(gateway, create_input(title, **TARGETS), key="key-lost-insert")
+        await reconcile_as_if_leases_ran_out(gateway)
+
+        assert again["data"]["createLiveEvent"]["replayed"] is False
+        assert again["data"]["createLiveEvent"]["failures"] == []
+        assert len(await operations_in_journal(gateway)) == 1
+        assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 1}
