@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from gateway.errors import (
     OperationIncomplete,
     OutcomeUnknown,
     UnsupportedByVendor,
+    VendorConflict,
     VendorError,
     VendorProtocolError,
 )
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 #: how long past the slowest possible vendor call an operation's lease lasts
 LEASE_MARGIN = timedelta(seconds=1)
 POLL_INTERVAL = 0.05
+#: how many times a lookup after an interrupted create looks again when another operation claimed its find
+LOOKUPS = 3
 
 
 @dataclass(slots=True)
@@ -306,23 +309,43 @@ class OperationRunner:
         return operation
 
     async def _create_once(self, operation: Operation, record: TargetRecord, *, look_first: bool) -> Event:
-        """Create the target's object, unless an earlier attempt may have: then look for it first."""
+        """Create the target's object, unless an earlier attempt may have: then look for it first.
+
+        The object is claimed for the target before its outcome is journaled, and a lookup leaves out
+        what other operations claimed: one vendor object, one operation target."""
         adapter = self.adapter(record.source)
-        key = vendor_idempotency_key(operation.id, record.source)
+        claims = self.store.claims
+
+        async def taken(native_ids: Sequence[str]) -> set[str]:
+            return await claims.held_by_others(record.source, native_ids, operation.id)
+
         if look_first and not adapter.idempotent_create:
-            try:
-                found = await adapter.find_created(
-                    record.request, operation_id=operation.id, since=operation.created_at
-                )
-            except UnsupportedByVendor as error:
-                raise OutcomeUnknown(
-                    adapter.vendor,
-                    f"an earlier attempt on {record.source.value} may have created the object, and its vendor "
-                    "offers no way to find it; check the vendor before creating it by hand",
-                ) from error
-            if found is not None:
-                return found
-        return await adapter.create(record.request, idempotency_key=key)
+            for _ in range(LOOKUPS):
+                try:
+                    found = await adapter.find_created(
+                        record.request, operation_id=operation.id, since=operation.created_at, taken=taken
+                    )
+                except UnsupportedByVendor as error:
+                    raise OutcomeUnknown(
+                        adapter.vendor,
+                        f"an earlier attempt on {record.source.value} may have created the object, and its "
+                        "vendor offers no way to find it; check the vendor before creating it by hand",
+                    ) from error
+                if found is None:
+                    break
+                if await claims.claim(record.source, found.native_id, operation.id):
+                    return found
+                # Another operation claimed it between the look and the claim: it is theirs; look again.
+        event = await adapter.create(
+            record.request, idempotency_key=vendor_idempotency_key(operation.id, record.source)
+        )
+        if not await claims.claim(record.source, event.native_id, operation.id):
+            raise VendorConflict(
+                adapter.vendor,
+                f"{record.source.value} {event.native_id}, made for operation {operation.id}, "
+                "is claimed by another operation",
+            )
+        return event
 
 
 def _outcome_unknown(target: TargetRecord) -> bool:

@@ -3,6 +3,7 @@ create again, updates and registrations, against the simulators."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -22,6 +23,12 @@ from gateway.vendors import livepush, loop, streamloop
 from gateway.vendors.base import OPERATION_METADATA_KEY, CreateSpec, EventChanges, SourceAdapter
 from gateway.vendors.registry import build_adapters, build_clients
 from tests.conftest import Sim
+
+
+async def nothing_taken(native_ids: Sequence[str]) -> set[str]:
+    """No other operation claimed any of them."""
+    return set()
+
 
 START = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)
@@ -339,10 +346,10 @@ async def test_loop_session_found_by_its_operation(sim: Sim, sessions: loop.Loop
     since = await sim_now(sim)
 
     sessions.find_page_size = 2  # so that the search walks pages
-    found = await sessions.find_created(body, operation_id=OP, since=since)
+    found = await sessions.find_created(body, operation_id=OP, since=since, taken=nothing_taken)
     assert found is not None
     assert found.native_id == mine.native_id
-    assert await sessions.find_created(body, operation_id="op_never_sent", since=since) is None
+    assert await sessions.find_created(body, operation_id="op_never_sent", since=since, taken=nothing_taken) is None
 
 
 async def test_loop_session_found_twice_is_a_conflict(sim: Sim, sessions: loop.LoopSessionAdapter) -> None:
@@ -350,7 +357,7 @@ async def test_loop_session_found_twice_is_a_conflict(sim: Sim, sessions: loop.L
     await new_session(sessions, OP)
     body = sessions.prepare_create(session_spec(), OP)
     with pytest.raises(VendorConflict, match="2 Loop Live sessions"):
-        await sessions.find_created(body, operation_id=OP, since=await sim_now(sim))
+        await sessions.find_created(body, operation_id=OP, since=await sim_now(sim), taken=nothing_taken)
 
 
 async def test_livepush_found_by_name_category_and_time(sim: Sim, pushes: livepush.LivepushStreamAdapter) -> None:
@@ -366,7 +373,7 @@ async def test_livepush_found_by_name_category_and_time(sim: Sim, pushes: livepu
     )
     made = await pushes.create(body, idempotency_key="k")
 
-    found = await pushes.find_created(body, operation_id=OP, since=since)
+    found = await pushes.find_created(body, operation_id=OP, since=since, taken=nothing_taken)
     assert found is not None
     assert found.native_id == made.native_id
     assert found.extra["chat_id"] == made.extra["chat_id"]
@@ -377,7 +384,27 @@ async def test_livepush_not_found(sim: Sim, pushes: livepush.LivepushStreamAdapt
         pushes.prepare_create(CreateSpec("Other", options={"category": "simulcast"}), OP), idempotency_key="k"
     )
     body = pushes.prepare_create(CreateSpec("Launch", options={"category": "simulcast"}), OP)
-    assert await pushes.find_created(body, operation_id=OP, since=await sim_now(sim)) is None
+    assert await pushes.find_created(body, operation_id=OP, since=await sim_now(sim), taken=nothing_taken) is None
+
+
+async def test_livepush_leaves_out_what_other_operations_claimed(
+    sim: Sim, pushes: livepush.LivepushStreamAdapter
+) -> None:
+    since = await sim_now(sim)
+    body = pushes.prepare_create(CreateSpec("Launch", options={"category": "simulcast"}), OP)
+    theirs = await pushes.create(body, idempotency_key="k")
+    mine = await pushes.create(body, idempotency_key="k")
+
+    async def claimed_by_others(native_ids: Sequence[str]) -> set[str]:
+        return {theirs.native_id} & set(native_ids)
+
+    found = await pushes.find_created(body, operation_id=OP, since=since, taken=claimed_by_others)
+    assert found is not None and found.native_id == mine.native_id
+
+    async def all_claimed(native_ids: Sequence[str]) -> set[str]:
+        return set(native_ids)
+
+    assert await pushes.find_created(body, operation_id=OP, since=since, taken=all_claimed) is None
 
 
 async def test_livepush_two_matches_are_a_conflict(sim: Sim, pushes: livepush.LivepushStreamAdapter) -> None:
@@ -386,7 +413,7 @@ async def test_livepush_two_matches_are_a_conflict(sim: Sim, pushes: livepush.Li
     await pushes.create(body, idempotency_key="k")
     await pushes.create(body, idempotency_key="k")
     with pytest.raises(VendorConflict, match="ambiguous: 2 Livepush streams named 'Launch'"):
-        await pushes.find_created(body, operation_id=OP, since=since)
+        await pushes.find_created(body, operation_id=OP, since=since, taken=nothing_taken)
 
 
 async def test_find_created_is_unsupported_without_a_way_to_look(
@@ -396,9 +423,9 @@ async def test_find_created_is_unsupported_without_a_way_to_look(
     call_body = calls.prepare_create(CreateSpec("Call", host_id="h"), OP)
     stream_body = streams.prepare_create(CreateSpec("Stream"), OP)
     with pytest.raises(UnsupportedByVendor):
-        await calls.find_created(call_body, operation_id=OP, since=START)
+        await calls.find_created(call_body, operation_id=OP, since=START, taken=nothing_taken)
     with pytest.raises(UnsupportedByVendor):
-        await streams.find_created(stream_body, operation_id=OP, since=START)
+        await streams.find_created(stream_body, operation_id=OP, since=START, taken=nothing_taken)
     assert await sim.vendor_requests() == 0
 
 

@@ -1,4 +1,5 @@
-"""MongoDB: the events index, source listings, leases, the operation journal and idempotency records."""
+"""MongoDB: the events index, source listings, leases, the operation journal, claims and idempotency
+records."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from gateway.store.changes import ChangeFeed
+from gateway.store.claims import Claims
 from gateway.store.events import EventStore
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.journal import OperationJournal
@@ -25,6 +27,7 @@ class Store:
         self.leases = Leases(db)
         self.listings = SourceListings(db)
         self.journal = OperationJournal(db)
+        self.claims = Claims(db)
         self.idempotency = IdempotencyRecords(db)
         self.webhooks = WebhookDeliveries(db)
 

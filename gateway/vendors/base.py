@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -350,6 +350,9 @@ def error_by_status(
 #: interrupted create can be found again
 OPERATION_METADATA_KEY = "live_gateway_operation_id"
 
+#: which of some native ids of a source other operations claimed (see `gateway.store.claims`)
+ClaimedElsewhere = Callable[[Sequence[str]], Awaitable[set[str]]]
+
 
 @dataclass(slots=True)
 class CreateSpec:
@@ -460,8 +463,11 @@ class SourceAdapter(ABC):
         """Create the object `body` describes; `idempotency_key` goes to vendors that de-duplicate by it."""
         raise self.unsupported("be created")
 
-    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+    async def find_created(
+        self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere
+    ) -> Event | None:
         """After an interrupted create: the object that `create(body)` of `operation_id` may have made
-        at or after `since`, or None when the vendor has none. Raises `UnsupportedByVendor` where the
-        vendor offers no way to look."""
+        at or after `since`, or None when the vendor has none. `taken` tells which of some native ids
+        other operations claimed: those are never this operation's. Raises `UnsupportedByVendor` where
+        the vendor offers no way to look."""
         raise self.unsupported("be looked up by the operation that created it")

@@ -18,6 +18,7 @@ from multidict import CIMultiDictProxy
 from gateway.errors import VendorConflict, VendorError, VendorNotFound, VendorRejected
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
+    ClaimedElsewhere,
     CreateSpec,
     Page,
     SourceAdapter,
@@ -255,13 +256,16 @@ class LivepushStreamAdapter(SourceAdapter):
         request = self.contract.check(LivepushCreateStreamRequest, body)
         return normalize_stream(await self.client.create_stream(request.category, request.name))
 
-    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+    async def find_created(
+        self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere
+    ) -> Event | None:
         """Livepush keeps no metadata, so the stream is known by what the create gave it (name and
-        category) and by being made no earlier than the create was sent."""
+        category), by being made no earlier than the create was sent, and by no other operation having
+        claimed it."""
         request = self.contract.check(LivepushCreateStreamRequest, body)
         since = since.replace(tzinfo=UTC) if since.tzinfo is None else since
         earliest = since - CLOCK_SKEW
-        matches = [
+        alike = [
             stream
             for stream in await self.client.list_streams()
             if stream.metadata is not None
@@ -271,6 +275,9 @@ class LivepushStreamAdapter(SourceAdapter):
             and stream.created_at is not None
             and stream.created_at >= earliest
         ]
+        # Another create of the same name and category claimed its stream: that one is not ours.
+        others = await taken([stream.id for stream in alike])
+        matches = [stream for stream in alike if stream.id not in others]
         if len(matches) > 1:
             ids = ", ".join(stream.id for stream in matches)
             raise VendorConflict(

@@ -20,6 +20,7 @@ from gateway.errors import BadUserInput, UnsupportedByVendor, VendorConflict, Ve
 from gateway.model import Event, Recording, Source, Status, Vendor
 from gateway.vendors.base import (
     OPERATION_METADATA_KEY,
+    ClaimedElsewhere,
     CreateSpec,
     EventChanges,
     Page,
@@ -446,7 +447,9 @@ class LoopCallAdapter(SourceAdapter):
         )
         return normalize_call(call)
 
-    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+    async def find_created(
+        self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere
+    ) -> Event | None:
         raise UnsupportedByVendor(
             self.vendor, "Loop Live documents no way to list calls, so a call cannot be found by its operation"
         )
@@ -496,7 +499,9 @@ class LoopSessionAdapter(SourceAdapter):
         )
         return normalize_session(session)
 
-    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+    async def find_created(
+        self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere
+    ) -> Event | None:
         # The operation id names the session exactly, so `since` is not needed to tell sessions apart;
         # host and brand only narrow the listing.
         found: list[LoopSession] = []

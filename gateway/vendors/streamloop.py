@@ -30,6 +30,7 @@ from gateway.errors import (
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
     IDEMPOTENCY_HEADER,
+    ClaimedElsewhere,
     CreateSpec,
     EventChanges,
     Page,
@@ -378,7 +379,9 @@ class StreamloopStreamAdapter(SourceAdapter):
         written = await self.client.create_stream(body, idempotency_key=idempotency_key)
         return normalize_stream(written.stream)
 
-    async def find_created(self, body: dict[str, Any], *, operation_id: str, since: datetime) -> Event | None:
+    async def find_created(
+        self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere
+    ) -> Event | None:
         raise UnsupportedByVendor(
             self.vendor,
             "Streamloop keeps no metadata to find a stream by; re-send the create with its idempotency key",

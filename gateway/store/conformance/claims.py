@@ -1,0 +1,41 @@
+"""Conformance of the claims' shapes: an insert on a unique `_id` decides which operation an object
+belongs to, and an `$in` read tells which objects other operations hold."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.model import Source
+from gateway.store.claims import Claims
+from gateway.store.conformance.registry import Check, check, expect
+from gateway.store.mongo import Database
+
+
+@check("claims.claim", "insert_one({_id: <SOURCE>:<native_id>}), find_one({_id}) when taken; concurrent claimers")
+async def claim(db: Database) -> None:
+    claims = Claims(db)
+    # Neighbours: the same native id under another source, and another object of the same source.
+    expect(await claims.claim(Source.LOOP_SESSION, "obj-1", "op_0"), "setup")
+    expect(await claims.claim(Source.LIVEPUSH_STREAM, "obj-10", "op_0"), "setup")
+
+    outcomes = await asyncio.gather(
+        *(claims.claim(Source.LIVEPUSH_STREAM, "obj-1", operation) for operation in ("op_a", "op_b", "op_c"))
+    )
+    expect(sorted(outcomes) == [False, False, True], f"three operations claiming one object: {outcomes}")
+    winner = ("op_a", "op_b", "op_c")[outcomes.index(True)]
+    expect(await claims.claim(Source.LIVEPUSH_STREAM, "obj-1", winner), "its owner's repeated claim was refused")
+    count = await claims.collection.count_documents({})
+    expect(count == 3, f"{count} claims stored for three objects")
+
+
+@check("claims.held_by_others", "find({_id: {$in: [...]}}), owners compared by the reader")
+async def held_by_others(db: Database) -> None:
+    claims = Claims(db)
+    expect(await claims.claim(Source.LIVEPUSH_STREAM, "obj-1", "op_a"), "setup")
+    expect(await claims.claim(Source.LIVEPUSH_STREAM, "obj-2", "op_b"), "setup")
+    expect(await claims.claim(Source.LOOP_SESSION, "obj-3", "op_b"), "setup")
+    others = await claims.held_by_others(Source.LIVEPUSH_STREAM, ["obj-1", "obj-2", "obj-3", "obj-4"], "op_a")
+    expect(others == {"obj-2"}, f"held by others than op_a: {sorted(others)}")
+
+
+CHECKS: tuple[Check, ...] = (claim, held_by_others)
