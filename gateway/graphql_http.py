@@ -25,9 +25,10 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.streaming import HTTPStreamTransport, SSETransport
+from strawberry.schema._graphql_core import GraphQLIncrementalExecutionResults, InitialIncrementalExecutionResult
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
@@ -38,7 +39,18 @@ from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.graphiql import graphiql_response
 from gateway.keys import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SERVICES
-from gateway.media import EVENT_STREAM, GRAPHQL_RESPONSE, JSON, UTF8, error_document, negotiate, prefers_event_stream
+from gateway.media import (
+    EVENT_STREAM,
+    GRAPHQL_RESPONSE,
+    JSON,
+    MULTIPART_MIXED,
+    UTF8,
+    accepts_multipart,
+    error_document,
+    may_deliver_incrementally,
+    negotiate,
+    prefers_event_stream,
+)
 from gateway.schema import operation_type_error
 
 #: the response media type this request negotiated
@@ -247,6 +259,53 @@ class GatewayView(GraphQLView[Context, None]):
             extensions=extensions,
         )
 
+    async def execute_operation(
+        self,
+        request: web.Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: web.Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        if (
+            isinstance(request_data, GraphQLRequestData)
+            and request_data.protocol == "http"
+            and may_deliver_incrementally(request_data.query)
+        ):
+            return await self._execute_incrementally(request, request_adapter, request_data, context)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def _execute_incrementally(
+        self,
+        request: web.Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData,
+        context: Context,
+    ) -> Any:
+        """@defer and @stream over multipart/mixed: the first part as soon as it is known, then each deferred
+        part as it completes. Run as a stream so that every part passes the error shaping on its way out;
+        an operation that defers nothing is answered as a plain document."""
+        frames = await self.schema.stream(
+            request_data.query,
+            variable_values=request_data.variables,
+            context_value=context,
+            operation_name=request_data.operation_name,
+            operation_extensions=request_data.extensions,
+            allowed_operation_types=HTTP_OPERATIONS[request_adapter.method],
+        )
+        first = await anext(frames)
+        if isinstance(first, InitialIncrementalExecutionResult):
+            if not accepts_multipart(request.headers.get(hdrs.ACCEPT)):
+                await frames.aclose()
+                message = f"the operation defers parts of its answer: send Accept: {MULTIPART_MIXED} to receive them"
+                raise RequestRefused(406, message)
+            return GraphQLIncrementalExecutionResults(initial_result=first, subsequent_results=frames)  # type: ignore[arg-type]
+        await frames.aclose()
+        return first
+
     async def execute_single(
         self,
         request: web.Request,
@@ -257,7 +316,7 @@ class GatewayView(GraphQLView[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 request_data.query,
                 root_value=root_value,
                 variable_values=request_data.variables,
@@ -276,6 +335,7 @@ class GatewayView(GraphQLView[Context, None]):
             return _request_error(*operation_type_error(exc))
         except MissingQueryError:
             return _request_error("Syntax Error: the document is empty.", "GRAPHQL_PARSE_FAILED")
+        return result
 
     async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = process_result(result)

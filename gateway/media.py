@@ -11,6 +11,9 @@ import orjson
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 EVENT_STREAM = "text/event-stream"
+MULTIPART_MIXED = "multipart/mixed"
+#: the directives whose results come in parts; a document without either text never does
+INCREMENTAL_DIRECTIVES = ("@defer", "@stream")
 UTF8 = frozenset({"utf-8", "utf8"})
 
 
@@ -35,6 +38,19 @@ def negotiate(accept: str | None) -> str | None:
             quality, specificity, position = match
             ranked.append((quality, specificity, -position, tie_break, offered))
     return max(ranked)[-1] if ranked else None
+
+
+def accepts_multipart(accept: str | None) -> bool:
+    """True when Accept names multipart/mixed (as Apollo's, Hive's and GraphiQL's clients send it, with or
+    without `deferSpec=20220824`) with a q above 0."""
+    match = _best_range(accept or "", MULTIPART_MIXED)
+    return match is not None and match[1] == 2 and match[0] > 0
+
+
+def may_deliver_incrementally(query: str | None) -> bool:
+    """Whether a document may use @defer or @stream: a cheap look at its text, so that every other request
+    keeps the plain path; the execution decides for sure."""
+    return query is not None and any(directive in query for directive in INCREMENTAL_DIRECTIVES)
 
 
 def prefers_event_stream(accept: str | None) -> bool:

@@ -138,6 +138,8 @@ class OperationMetrics(SchemaExtension):
         if metrics is None:
             return
         result = self.execution_context.result
+        # The first part of an answer in parts stands for it (a stream ends the operation after the last).
+        result = getattr(result, "initial_result", result)
         if result is None or not result.errors:
             outcome = "ok"
         elif result.data is None:

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -115,11 +116,10 @@ class GatewaySchema(strawberry.Schema):
         result = await super().execute(*args, **kwargs)
         # An error raised inside an extension's hook (a parse error from the parser cache) ends the operation
         # before ErrorCodes sees the result; it gets its code here.
-        if result.errors and any(not e.extensions or "code" not in e.extensions for e in result.errors):
+        errors: list[GraphQLError] = getattr(result, "errors", None) or []  # a container of parts has none
+        if any(not e.extensions or "code" not in e.extensions for e in errors):
             context = kwargs.get("context_value")
-            result.errors = [
-                e if e.extensions and "code" in e.extensions else shape_error(e, context) for e in result.errors
-            ]
+            result.errors = [e if e.extensions and "code" in e.extensions else shape_error(e, context) for e in errors]
         return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
@@ -134,6 +134,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[LoopCall, LoopSession, StreamloopStream, LivepushStream],
+        # @defer and @stream, answered over multipart/mixed (graphql_http) to clients that accept it.
+        config=StrawberryConfig(enable_experimental_incremental_execution=True),
         extensions=[
             *limit_extensions(settings.limits),
             ErrorCodes,
