@@ -23,13 +23,13 @@ from gateway.cors import cors_middleware, install_cors
 from gateway.graphiql import add_graphiql_assets, graphiql_page
 from gateway.graphql_http import SCHEMA_PATH, GatewayView
 from gateway.index import EventIndex
-from gateway.keys import AUTHENTICATOR, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
+from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
 from gateway.media import JSON
 from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
-from gateway.ratelimit import CallerRateLimit
+from gateway.ratelimit import CallerRateLimit, CallerSockets
 from gateway.schema import build_schema
 from gateway.settings import ConfigurationError, Settings
 from gateway.store import connect
@@ -159,6 +159,7 @@ def create_app(settings: Settings) -> web.Application:
     app[AUTHENTICATOR] = authenticator
     app[METRICS] = metrics
     app[RATE_LIMIT] = CallerRateLimit(settings.limits.rate_limit)
+    app[CALLER_SOCKETS] = CallerSockets(settings.limits.max_sockets_per_caller)
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(
         background_task(
@@ -180,6 +181,7 @@ def create_app(settings: Settings) -> web.Application:
     schema = build_schema(settings)
     view = GatewayView(
         schema=schema,
+        max_message_bytes=settings.limits.max_body_bytes,
         graphql_ide="graphiql" if settings.graphiql else None,
         allowed_origins=settings.cors.allow_origins,
         subscription_protocols=(*WEBSOCKET_PROTOCOLS, GRAPHQL_SSE_PROTOCOL),

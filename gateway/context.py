@@ -18,6 +18,7 @@ from gateway.model import Source, Vendor
 from gateway.observability import Metrics
 from gateway.operations import OperationRunner
 from gateway.settings import Settings
+from gateway.shared import SharedComputations
 from gateway.store import Store
 from gateway.vendors.base import SourceAdapter, VendorClient
 
@@ -35,6 +36,8 @@ class Services:
     lifecycle: Lifecycle
     hub: ChangeHub
     metrics: Metrics
+    #: computations that equal subscriptions share
+    shared: SharedComputations = field(default_factory=SharedComputations)
 
     def fresh_for(self) -> dict[Source, float]:
         return {source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters}
@@ -58,6 +61,8 @@ class Context:
     principal: Principal | None = None
     #: the `connection_init` payload of a websocket
     connection_params: dict[str, Any] | None = None
+    #: whether this websocket holds one of its caller's places (given back when it closes)
+    socket_open: bool = False
     loader: EventLoader | None = None
     deferred_errors: list[DeferredError] = field(default_factory=list)
 

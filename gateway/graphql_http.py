@@ -20,7 +20,7 @@ from cross_web import AiohttpHTTPRequestAdapter, AsyncHTTPRequestAdapter, HTTPEx
 from graphql import GraphQLError
 from multidict import MultiMapping
 from strawberry.aiohttp.views import AiohttpWebSocketAdapter, GraphQLView
-from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
@@ -38,7 +38,7 @@ from gateway.context import Context
 from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.graphiql import graphiql_response
-from gateway.keys import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SERVICES
+from gateway.keys import PRINCIPAL, REQUEST_ID, SERVICES
 from gateway.media import (
     EVENT_STREAM,
     GRAPHQL_RESPONSE,
@@ -52,6 +52,7 @@ from gateway.media import (
     prefers_event_stream,
 )
 from gateway.schema import operation_type_error
+from gateway.websocket import LimitedTransportWSHandler, admit_socket
 
 #: the response media type this request negotiated
 MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
@@ -107,11 +108,18 @@ SCHEMA_PATH = "/schema.graphql"
 
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
     def __init__(
-        self, *args: Any, sse_heartbeat_interval: float = 15.0, graphiql_page: str = "", **kwargs: Any
+        self,
+        *args: Any,
+        sse_heartbeat_interval: float = 15.0,
+        graphiql_page: str = "",
+        max_message_bytes: int = 1 << 20,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.max_message_bytes = max_message_bytes
         self.sse_heartbeat_interval = sse_heartbeat_interval
         #: the GraphiQL page this gateway serves (Strawberry's own loads its files from a CDN)
         self.graphiql_page = graphiql_page
@@ -392,20 +400,11 @@ class GatewayView(GraphQLView[Context, None]):
         return Context.build(request, response, request.app[SERVICES], request[REQUEST_ID], request.get(PRINCIPAL))
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        if context.principal is not None:
-            return None
-        params = context.connection_params if isinstance(context.connection_params, dict) else {}
-        # Some clients nest their headers: {"headers": {"Authorization": "Bearer ..."}}.
-        nested = params.get("headers")
-        if isinstance(nested, dict):
-            params = {**params, **nested}
-        lowered = {str(key).lower(): value for key, value in params.items()}
-        authorization, api_key = lowered.get("authorization"), lowered.get(API_KEY_HEADER.lower())
-        try:
-            context.principal = context.request.app[AUTHENTICATOR].authenticate(
-                authorization if isinstance(authorization, str) else None,
-                api_key if isinstance(api_key, str) else None,
-            )
-        except Unauthenticated as exc:
-            raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from exc
+        admit_socket(context)
         return None
+
+    async def create_websocket_response(self, request: web.Request, subprotocol: str | None) -> web.WebSocketResponse:
+        # A message larger than a request body may be closes the socket with 1009 (message too big).
+        ws = web.WebSocketResponse(protocols=[subprotocol] if subprotocol else [], max_msg_size=self.max_message_bytes)
+        await ws.prepare(request)
+        return ws

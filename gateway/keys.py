@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.auth import Authenticator, Principal
 from gateway.context import Services
 from gateway.observability import Metrics
-from gateway.ratelimit import CallerRateLimit
+from gateway.ratelimit import CallerRateLimit, CallerSockets
 from gateway.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,3 +19,5 @@ AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 METRICS = web.AppKey("metrics", Metrics)
 #: each caller's request rate, over HTTP and websockets alike
 RATE_LIMIT = web.AppKey("rate_limit", CallerRateLimit)
+#: the websockets each caller holds open
+CALLER_SOCKETS = web.AppKey("caller_sockets", CallerSockets)

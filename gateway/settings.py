@@ -113,7 +113,13 @@ class LimitSettings(BaseModel):
         True, description="answer introspection (__schema, __type); off, GraphiQL reads GET /schema.graphql instead"
     )
     introspection_cost: int = Field(1000, ge=0, description="what one __schema or __type costs, its selection included")
-    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body accepted")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="largest request body, and largest websocket message, accepted"
+    )
+    max_sockets_per_caller: int = Field(16, ge=1, description="websockets one caller may hold open, per replica")
+    max_subscriptions_per_socket: int = Field(
+        32, ge=1, description="operations (subscriptions, and queries in flight) one websocket may run at once"
+    )
     rate_limit: str = Field(
         "1200/minute", description="requests per caller per replica, in `limits` notation; empty for none"
     )

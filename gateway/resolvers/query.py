@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast
 import strawberry
 
 from gateway.context import DeferredError, GraphQLInfo, Services
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, GatewayError
 from gateway.ids import decode_global_id
 from gateway.model import SOURCE_VENDOR, Source, Status, utcnow
 from gateway.resolvers.instants import utc_instant
@@ -195,15 +195,29 @@ class Query:
 async def live_event_stats(
     info: GraphQLInfo, event_filter: EventFilter, starting_within_seconds: int, ended_within_seconds: int
 ) -> LiveEventStats:
+    check_stats_windows(starting_within_seconds, ended_within_seconds)
+    stats, failures = await compute_stats(
+        info.context.services, event_filter, starting_within_seconds, ended_within_seconds
+    )
+    for error in failures:
+        info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
+    return stats
+
+
+def check_stats_windows(starting_within_seconds: int, ended_within_seconds: int) -> None:
     for name, value in (
         ("startingWithinSeconds", starting_within_seconds),
         ("endedWithinSeconds", ended_within_seconds),
     ):
         if value < 0:
             raise BadUserInput(f"{name} must not be negative", field=name)
-    services = info.context.services
-    for error in (await services.index.ensure_fresh(event_filter.sources)).values():
-        info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
+
+
+async def compute_stats(
+    services: Services, event_filter: EventFilter, starting_within_seconds: int, ended_within_seconds: int
+) -> tuple[LiveEventStats, list[GatewayError]]:
+    """The dashboard's counts, and the listings that could not be refreshed for them."""
+    failures: list[GatewayError] = list((await services.index.ensure_fresh(event_filter.sources)).values())
     now = utcnow()
     stats = await services.store.events.stats(
         event_filter, now=now, starting_within=starting_within_seconds, ended_within=ended_within_seconds
@@ -220,7 +234,7 @@ async def live_event_stats(
         starting_within_seconds=starting_within_seconds,
         ended_within_seconds=ended_within_seconds,
         vendors=vendor_health(services),
-    )
+    ), failures
 
 
 def vendor_health(services: Services) -> list[VendorHealth]:

@@ -8,12 +8,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import strawberry
 
-from gateway.context import GraphQLInfo
+from gateway.context import DeferredError, GraphQLInfo, Services
 from gateway.errors import GatewayError
 from gateway.model import utcnow
 from gateway.resolvers.permissions import VIEWER
-from gateway.resolvers.query import live_event_stats, to_event_filter
+from gateway.resolvers.query import check_stats_windows, compute_stats, to_event_filter
 from gateway.store.changes import Change
+from gateway.store.events import EventFilter
 from gateway.types.arguments import ENDED_WITHIN, STARTING_WITHIN, EndedWithin, Filter, StartingWithin
 from gateway.types.enums import ServedFrom
 from gateway.types.events import LiveEvent, Loaded, to_graphql
@@ -68,14 +69,39 @@ class Subscription:
         starting_within_seconds: StartingWithin = STARTING_WITHIN,
         ended_within_seconds: EndedWithin = ENDED_WITHIN,
     ) -> AsyncGenerator[LiveEventStats, None]:
+        check_stats_windows(starting_within_seconds, ended_within_seconds)
         wanted = to_event_filter(filter)
-        async with subscribed(info) as queue:
-            yield await live_event_stats(info, wanted, starting_within_seconds, ended_within_seconds)
-            while True:
-                change = await next_change(queue)
-                if not wanted.matches(change.event):
-                    continue
-                await asyncio.sleep(STATS_SETTLE_SECONDS)
-                while not queue.empty():  # the counts below include these too
-                    await next_change(queue)
-                yield await live_event_stats(info, wanted, starting_within_seconds, ended_within_seconds)
+        services = info.context.services
+        principal = info.context.principal
+        # Equal subscriptions (the same filter and windows, by callers of the same role) share one computation.
+        key = (
+            "liveEventStatsUpdated",
+            principal.role if principal else None,
+            repr(wanted),
+            starting_within_seconds,
+            ended_within_seconds,
+        )
+        updates = services.shared.follow(
+            key, lambda: stats_updates(services, wanted, starting_within_seconds, ended_within_seconds)
+        )
+        async for stats, failures in updates:
+            for error in failures:
+                info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
+            yield stats
+
+
+async def stats_updates(
+    services: Services, wanted: EventFilter, starting_within_seconds: int, ended_within_seconds: int
+) -> AsyncIterator[tuple[LiveEventStats, list[GatewayError]]]:
+    """The counts now, and again after each change of a selected event (changes close together counted once)."""
+    await services.store.events.settled()
+    async with services.hub.subscribe() as queue:
+        yield await compute_stats(services, wanted, starting_within_seconds, ended_within_seconds)
+        while True:
+            change = await next_change(queue)
+            if not wanted.matches(change.event):
+                continue
+            await asyncio.sleep(STATS_SETTLE_SECONDS)
+            while not queue.empty():  # the counts below include these too
+                await next_change(queue)
+            yield await compute_stats(services, wanted, starting_within_seconds, ended_within_seconds)
