@@ -109,7 +109,7 @@ async def test_a_change_another_replica_publishes_makes_the_memo_forget(
         # What another replica's write leaves in the change feed that every replica follows.
         key = (Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
         stored = (await gw.services.store.events.get_keys([key]))[key]
-        await gw.services.store.changes.publish([stored.event])
+        await gw.services.store.changes.publish([(stored.event, 2)])
         listener.commands.clear()
         async with asyncio.timeout(5):
             while listener.commands.get("find", 0) == 0:

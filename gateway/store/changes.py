@@ -4,19 +4,25 @@ every gateway replica can tell its subscribers, whichever replica saw the change
 Numbers come from one counter document (`$inc` is atomic on a single document); a writer takes a block
 of numbers, then inserts its changes. A reader follows the numbers and waits a moment on a gap, since a
 writer that took a number may not have inserted it yet.
+
+One change, one message: a change is an event's move to a revision (the events index swaps each
+revision once), and before it is numbered its key `"<event _id>@<rev>"` is inserted under a unique `_id`
+(collection `change_keys`). Whoever writes it, and however often (two replicas, a retry), it is numbered
+and told once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, ConnectionFailure
 
 from gateway.model import Event, utcnow
-from gateway.store.mongo import Database, ensure_index, utc_collection
+from gateway.store.mongo import Database, ensure_index, new_write_token, utc_collection
 
 RETENTION = timedelta(days=1)
 #: the fields whose change is worth telling a subscriber
@@ -44,15 +50,50 @@ def _comparable(value: Any) -> Any:
     return value
 
 
+_DUPLICATE_KEY = 11000
+
+
+def change_key(event: Event, rev: int) -> str:
+    """What makes a change one: the event and the revision it moved to."""
+    return f"{event.source.value}:{event.native_id}@{rev}"
+
+
 class ChangeFeed:
     def __init__(self, db: Database) -> None:
         self._changes = utc_collection(db, "changes")
+        self._keys = utc_collection(db, "change_keys")
         self._counters = utc_collection(db, "counters")
 
     async def ensure_indexes(self) -> None:
         await ensure_index(self._changes, [("expires_at", 1)], expireAfterSeconds=0)
+        await ensure_index(self._keys, [("expires_at", 1)], expireAfterSeconds=0)
 
-    async def publish(self, events: list[Event]) -> None:
+    async def publish(self, changes: Sequence[tuple[Event, int]]) -> None:
+        """Tell each event's move to its revision (`(event, rev)`), unless it was told already."""
+        keyed = {change_key(event, rev): event for event, rev in changes}
+        if not keyed:
+            return
+        fresh = await self._first_to_tell(list(keyed))
+        await self._number([event for key, event in keyed.items() if key in fresh])
+
+    async def _first_to_tell(self, keys: list[str]) -> set[str]:
+        """The keys this writer inserted first, of `keys`: those changes are its to number."""
+        now = utcnow()
+        token = new_write_token()
+        docs = [{"_id": key, "token": token, "expires_at": now + RETENTION} for key in keys]
+        try:
+            await self._keys.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                raise
+            return set(keys) - {keys[int(error["index"])] for error in errors}
+        except ConnectionFailure:
+            # The reply was lost: the keys that hold this writer's token are the ones it inserted.
+            return {doc["_id"] async for doc in self._keys.find({"_id": {"$in": keys}, "token": token})}
+        return set(keys)
+
+    async def _number(self, events: list[Event]) -> None:
         if not events:
             return
         counter = await self._counters.find_one_and_update(

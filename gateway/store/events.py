@@ -262,7 +262,7 @@ def _compare_and_swap(_id: str, fields: Document, before: Document | None) -> Up
     insert fails on `_id` (a duplicate key error for this write alone); the caller reads again and decides.
     """
     revision = None if before is None else before.get("rev")
-    update: Document = {"$set": {**fields, "rev": int(revision or 0) + 1}, **FORCE_DOCUMENT_REWRITE}
+    update: Document = {"$set": {**fields, "rev": _revision_after(before)}, **FORCE_DOCUMENT_REWRITE}
     if not any(name.startswith("extra.") for name in fields):
         # `extra` exists from the first write, so later per-key writes never create it; with a key set
         # this would conflict with it, and the key's path creates `extra` anyway.
@@ -271,6 +271,11 @@ def _compare_and_swap(_id: str, fields: Document, before: Document | None) -> Up
     # upsert only with the whole shard key in its filter.
     query = {"_id": _id, "source": fields["source"], "native_id": fields["native_id"], "rev": revision}
     return UpdateOne(query, update, upsert=True)
+
+
+def _revision_after(before: Document | None) -> int:
+    """The revision a swap over `before` (None: no document yet) moves the document to."""
+    return int((before or {}).get("rev") or 0) + 1
 
 
 def _fetched_us(doc: Document) -> int:
@@ -511,7 +516,7 @@ class EventStore:
             landed += len(swapped)
             if self._feed is not None:
                 changed = [
-                    write.event
+                    (write.event, _revision_after(before))
                     for write, fields, before in swapped
                     if before is None or watched_state(before) != watched_state(fields)
                 ]
