@@ -66,7 +66,11 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             "no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`"
         )
     mongo, store = connect(
-        settings.mongodb_uri, settings.mongodb_database, settings.read_memo_ttl, settings.write_behind_delay
+        settings.mongodb_uri,
+        settings.mongodb_database,
+        settings.read_memo_ttl,
+        settings.write_behind_delay,
+        timeout=settings.mongodb_timeout,
     )
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), raise_for_status=False)
     try:
@@ -88,6 +92,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         await store.events.settled()
     finally:
+        await store.health.close()
         await http.close()
         await mongo.close()
 
@@ -103,11 +108,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    health = services.store.health
     try:
-        await asyncio.wait_for(services.store.ping(), timeout=2.0)
+        await asyncio.wait_for(services.store.ping(), timeout=services.settings.mongodb_timeout)
         mongodb = "ok"
+        health.answered()
     except Exception as exc:
         mongodb = f"error: {type(exc).__name__}"
+        health.failed(exc)
     vendors = {
         vendor.value: {"configured": client.configured, "circuit": client.breaker.state.value}
         for vendor, client in services.clients.items()

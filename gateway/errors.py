@@ -168,6 +168,14 @@ class OperationIncomplete(GatewayError):
     retryable = True
 
 
+class StoreUnavailable(GatewayError):
+    """MongoDB did not answer within the store timeout (or is known not to, from a recent failure): what
+    needs the store is refused at once rather than left to hang; worth trying again shortly."""
+
+    code = "STORE_UNAVAILABLE"
+    retryable = True
+
+
 class NotFound(GatewayError):
     code = "NOT_FOUND"
 

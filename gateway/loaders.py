@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from aiodataloader import DataLoader
+from pymongo.errors import PyMongoError
 
 from gateway.errors import VendorError
 from gateway.model import Event, Source, utcnow
 from gateway.observability import Metrics
 from gateway.store import Store
 from gateway.store.events import CachedEvent
+from gateway.store.health import is_unavailable
 from gateway.types.enums import ServedFrom
 from gateway.types.events import Loaded
 from gateway.vendors.base import SourceAdapter
@@ -58,9 +60,9 @@ class EventLoader(DataLoader):  # type: ignore[misc]
             # meanwhile (for a stale copy should a vendor fail, and for fields a listing leaves out).
             for source, native_id in served:
                 misses.setdefault(source, []).append(native_id)
-            answers, cached = await asyncio.gather(self._ask(misses), self.store.events.get_keys(served))
+            answers, cached = await asyncio.gather(self._ask(misses), self._cached(served))
         else:
-            cached = await self.store.events.get_keys(served)
+            cached = await self._cached(served)
             for key in served:
                 hit = cached.get(key)
                 if hit is not None and hit.age(now) <= self.fresh_for[key[0]]:
@@ -74,8 +76,22 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 self.metrics.cache(source, "miss", len(misses.get(source, ())))
         if misses:
             writes = self._take_answers(misses, answers, cached, results, now)
-            self.store.events.put_many_later(writes, fetched_at=now)
+            if self.store.health.available:  # else the write-back could only fail, after the store timeout
+                self.store.events.put_many_later(writes, fetched_at=now)
         return [results.get(key) for key in keys]
+
+    async def _cached(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
+        """The cached copies of `keys`; none while MongoDB does not answer, so that the vendors answer."""
+        health = self.store.health
+        if not health.available:
+            return {}
+        try:
+            return await self.store.events.get_keys(keys)
+        except PyMongoError as error:
+            if not is_unavailable(error):
+                raise
+            health.failed(error)
+            return {}
 
     async def _ask(self, misses: dict[Source, list[str]]) -> list[list[Event | VendorError | None]]:
         return list(await asyncio.gather(*(self.adapters[s].fetch_many(ids) for s, ids in misses.items())))

@@ -144,6 +144,9 @@ class OperationRunner:
             for source in request.targets
         }
         lease = self.lease_for(bodies)
+        # Refused before any vendor call while MongoDB does not answer: the journal must hold the
+        # operation first. (One that fails on the way fails on the key or the journal entry, also first.)
+        self.store.health.check()
         if idempotency_key:
             held = await self.store.idempotency.claim(caller, idempotency_key, request.fingerprint(), operation_id)
             if held is not None:
@@ -180,6 +183,7 @@ class OperationRunner:
     async def retry(self, operation_id: str) -> Operation:
         """Run an operation's failed targets again (and the pending ones of an operation whose runner
         died); the others stay as they are."""
+        self.store.health.check()
         seen = await self.store.journal.get(operation_id)
         if seen is None:
             raise NotFound(f"operationId: no operation {operation_id}")

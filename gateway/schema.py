@@ -14,13 +14,14 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, StoreUnavailable
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
 from gateway.observability import OperationMetrics, tracing_extensions
 from gateway.resolvers.mutation import Mutation
 from gateway.resolvers.query import Query
 from gateway.resolvers.subscription import Subscription
 from gateway.settings import Settings
+from gateway.store.health import is_unavailable
 from gateway.types.events import LivepushStream, LoopCall, LoopSession, StreamloopStream
 
 log = logging.getLogger("gateway.errors")
@@ -75,6 +76,18 @@ def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
         if not error.extensions or "code" not in error.extensions:
             error.extensions = {**(error.extensions or {}), "code": _request_error_code(error)}
         return error
+    if is_unavailable(original):
+        # MongoDB did not answer, wherever the resolver met it: coded, and noted so that what follows is
+        # refused at once until it answers again.
+        services = getattr(context, "services", None)
+        unavailable = (
+            services.store.health.unavailable(original)
+            if services is not None
+            else StoreUnavailable(f"MongoDB did not answer ({type(original).__name__}); try again shortly")
+        )
+        return GraphQLError(
+            unavailable.message, nodes=error.nodes, path=error.path, extensions=unavailable.extensions()
+        )
     request_id = getattr(context, "request_id", None)
     log.error("unexpected error (request %s)", request_id, exc_info=original)
     return GraphQLError(

@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="MongoDB to use; unset means the embedded server (demo only)",
     )
     mongodb_database: str = "live_gateway"
+    mongodb_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="seconds a MongoDB operation may take, finding the server included, before the request "
+        "answers STORE_UNAVAILABLE",
+    )
     data_dir: str = Field(".data", description="where the embedded MongoDB keeps its files")
     index_refresh_interval: float = Field(
         30.0, ge=0, description="seconds after which a source's listing is read again from the vendor"

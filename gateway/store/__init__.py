@@ -11,6 +11,7 @@ from pymongo import AsyncMongoClient
 from gateway.store.changes import ChangeFeed
 from gateway.store.claims import Claims
 from gateway.store.events import EventStore
+from gateway.store.health import StoreHealth
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.journal import OperationJournal
 from gateway.store.leases import Leases
@@ -22,8 +23,10 @@ from gateway.store.webhooks import WebhookDeliveries
 class Store:
     def __init__(self, db: Database, memo_ttl: float = 0.0, write_delay: float = 0.0) -> None:
         self.db = db
+        #: whether MongoDB answers, as far as this replica knows
+        self.health = StoreHealth(self.ping)
         self.changes = ChangeFeed(db)
-        self.events = EventStore(db, feed=self.changes, memo_ttl=memo_ttl, write_delay=write_delay)
+        self.events = EventStore(db, feed=self.changes, memo_ttl=memo_ttl, write_delay=write_delay, health=self.health)
         self.leases = Leases(db)
         self.listings = SourceListings(db)
         self.journal = OperationJournal(db)
@@ -47,9 +50,16 @@ class Store:
 
 
 def connect(
-    uri: str, database: str, memo_ttl: float = 0.0, write_delay: float = 0.0
+    uri: str, database: str, memo_ttl: float = 0.0, write_delay: float = 0.0, timeout: float | None = None
 ) -> tuple[AsyncMongoClient[dict[str, Any]], Store]:
     """A client (the caller closes it) and the store over `database`; `memo_ttl`: see `ReadMemo`;
-    `write_delay`: see `EventStore`."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    `write_delay`: see `EventStore`; `timeout`: the seconds any one store operation may take, finding a
+    server and connecting included (None: the driver's defaults, 30 s to find a server)."""
+    options: dict[str, Any] = {}
+    if timeout is not None:
+        # `timeoutMS` bounds each operation as a whole (its server selection, connection and retries);
+        # server selection and connecting get no longer, so that nothing waits past it.
+        milliseconds = max(1, int(timeout * 1000))
+        options.update(timeoutMS=milliseconds, serverSelectionTimeoutMS=milliseconds, connectTimeoutMS=milliseconds)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, **options)
     return client, Store(client[database], memo_ttl, write_delay)

@@ -33,6 +33,7 @@ from pymongo.errors import BulkWriteError
 from gateway.model import Event, Source, Status
 from gateway.store.changes import WATCHED, ChangeFeed, watched_state
 from gateway.store.cursors import KeysetPosition
+from gateway.store.health import StoreHealth
 from gateway.store.memo import ReadMemo
 from gateway.store.mongo import (
     FORCE_DOCUMENT_REWRITE,
@@ -333,9 +334,16 @@ class EventStore:
     """
 
     def __init__(
-        self, db: Database, feed: ChangeFeed | None = None, memo_ttl: float = 0.0, write_delay: float = 0.0
+        self,
+        db: Database,
+        feed: ChangeFeed | None = None,
+        memo_ttl: float = 0.0,
+        write_delay: float = 0.0,
+        health: StoreHealth | None = None,
     ) -> None:
         self._events: Collection = utc_collection(db, "events")
+        #: listings and counts are refused at once while MongoDB is known not to answer
+        self._health = health
         #: where writes tell which events changed status, schedule or recordings (None: nobody listens)
         self._feed = feed
         #: recent reads, answered again from memory for `memo_ttl` seconds (0: never)
@@ -558,6 +566,7 @@ class EventStore:
         `$group` on a compound key, would do it in one round trip on MongoDB; nx-27017 runs a `$facet`
         after a `$match` batch by batch without merging, and does not evaluate compound group keys.)
         """
+        self._check_available()
         query = filter.to_query()
         starting_until = now + timedelta(seconds=starting_within)
         ended = [{"ended_at": {"$gte": now - timedelta(seconds=ended_within)}}, {"ended_at": {"$lte": now}}]
@@ -595,7 +604,12 @@ class EventStore:
         ).limit(limit)
         return [doc["native_id"] async for doc in cursor]
 
+    def _check_available(self) -> None:
+        if self._health is not None:
+            self._health.check()
+
     async def count(self, filter: EventFilter) -> int:
+        self._check_available()
         if self._queued or self._writing:
             await self.settled()
         query = filter.to_query()
@@ -633,6 +647,7 @@ class EventStore:
             raise ValueError(f"{'first' if forward else 'last'} must not be negative")
         position = KeysetPosition.decode(cursor) if cursor is not None else None
 
+        self._check_available()
         if self._queued or self._writing:
             await self.settled()
         base = (filter or EventFilter()).to_query()
