@@ -66,6 +66,8 @@ def is_graphiql_page(request: web.Request) -> bool:
     return (
         request.method == hdrs.METH_GET
         and "query" not in request.query
+        and "documentId" not in request.query
+        and "extensions" not in request.query
         and "text/html" in request.headers.get(hdrs.ACCEPT, "")
     )
 

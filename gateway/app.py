@@ -29,6 +29,7 @@ from gateway.live import ChangeHub
 from gateway.media import JSON
 from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
+from gateway.persisted import PersistedDocuments
 from gateway.ratelimit import CallerRateLimit, CallerSockets
 from gateway.schema import build_schema
 from gateway.settings import ConfigurationError, Settings
@@ -88,6 +89,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             lifecycle=Lifecycle(store, adapters),
             hub=ChangeHub(store.changes, settings.changes_poll_interval, on_change=store.events.memo.invalidate),
             metrics=app[METRICS],
+            documents=PersistedDocuments(store.documents, settings.documents),
         )
         yield
         await store.events.settled()

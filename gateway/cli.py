@@ -70,7 +70,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--uri", help="the server to check (default: LIVE_GATEWAY_MONGODB_URI, else a fresh embedded server)"
     )
 
+    documents = commands.add_parser("documents", help="persisted documents kept in MongoDB for every replica")
+    document_commands = documents.add_subparsers(dest="documents_command", required=True)
+    push = document_commands.add_parser(
+        "push", help="load trusted documents from an Apollo persisted-query manifest or Relay's persisted_queries.json"
+    )
+    push.add_argument("file", type=Path)
+    push.add_argument("--uri", help="MongoDB to load them into (default: LIVE_GATEWAY_MONGODB_URI)")
+
     args = parser.parse_args(argv)
+    if args.command == "documents":
+        sys.exit(asyncio.run(push_documents(args.file, args.uri)))
     if args.command == "serve":
         run_serve(args.host, args.port, args.workers)
     elif args.command == "token":
@@ -248,6 +258,56 @@ async def run_check_store(uri: str | None) -> int:
         results = await run_checks(client, ALL_CHECKS)
     print(format_table(results))
     return 0 if all(result.holds for result in results) else 1
+
+
+async def push_documents(path: Path, uri: str | None) -> int:
+    """Load the documents of a manifest as trusted documents; 0 when all of them are stored, else 1.
+
+    Each is checked against the schema first: nothing is stored when any of them would not run."""
+    from graphql import GraphQLError, parse, validate
+    from pymongo import AsyncMongoClient
+
+    from gateway.persisted import iter_manifest
+    from gateway.schema import build_schema
+    from gateway.store.documents import DocumentConflict, Documents
+
+    settings = Settings()
+    uri = uri or settings.mongodb_uri
+    if uri is None:
+        print("no MongoDB: set LIVE_GATEWAY_MONGODB_URI or pass --uri", file=sys.stderr)
+        return 1
+    try:
+        manifest = list(iter_manifest(json.loads(await asyncio.to_thread(path.read_bytes))))
+    except (OSError, ValueError) as exc:  # a JSONDecodeError is a ValueError
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
+    schema = build_schema(settings)._schema
+    problems: list[str] = []
+    for document_id, text, _ in manifest:
+        try:
+            errors = validate(schema, parse(text))
+        except GraphQLError as exc:
+            errors = [exc]
+        problems.extend(f"{document_id}: {error.message}" for error in errors)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"{path}: nothing pushed, {len(problems)} document error(s)", file=sys.stderr)
+        return 1
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    try:
+        store = Documents(client[settings.mongodb_database])
+        await store.ensure_indexes()
+        failed = 0
+        for document_id, text, name in manifest:
+            try:
+                await store.put(document_id, text, trusted=True, name=name)
+            except DocumentConflict as exc:
+                print(str(exc), file=sys.stderr)
+                failed += 1
+    finally:
+        await client.close()
+    print(f"{path}: {len(manifest) - failed} trusted document(s) stored, {failed} refused")
+    return 0 if failed == 0 else 1
 
 
 async def first_draft_stream(sim_url: str, token: str) -> str | None:

@@ -17,6 +17,7 @@ from gateway.loaders import EventLoader
 from gateway.model import Source, Vendor
 from gateway.observability import Metrics
 from gateway.operations import OperationRunner
+from gateway.persisted import PersistedDocuments
 from gateway.settings import Settings
 from gateway.shared import SharedComputations
 from gateway.store import Store
@@ -36,6 +37,7 @@ class Services:
     lifecycle: Lifecycle
     hub: ChangeHub
     metrics: Metrics
+    documents: PersistedDocuments
     #: computations that equal subscriptions share
     shared: SharedComputations = field(default_factory=SharedComputations)
 

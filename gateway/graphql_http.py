@@ -51,6 +51,7 @@ from gateway.media import (
     negotiate,
     prefers_event_stream,
 )
+from gateway.persisted import DOCUMENT_CHECKED, DocumentRefused, DocumentRequest
 from gateway.schema import operation_type_error
 from gateway.websocket import LimitedTransportWSHandler, admit_socket
 
@@ -173,6 +174,13 @@ class GatewayView(GraphQLView[Context, None]):
                 response = await self.run(request)
             except HTTPException as exc:
                 response = self._refusal(exc, document_type)
+            except DocumentRefused as exc:
+                response = web.Response(
+                    status=exc.status,
+                    body=error_document(exc.message, {"code": exc.code}),
+                    content_type=document_type,
+                    charset="utf-8",
+                )
         if not response.prepared:  # a stream's headers are gone, with Vary among them
             add_vary(response.headers, "Accept")
         return response
@@ -201,11 +209,17 @@ class GatewayView(GraphQLView[Context, None]):
         data = self._request_data(params)
         if request.request.get(MEDIA_TYPE) == EVENT_STREAM:
             data.protocol = "sse"
+        # The document may be named (a persisted-query hash, a documentId) rather than sent; in trusted mode
+        # it must be a trusted one. Checked here, so that the view refuses with the right status.
+        principal = request.request.get(PRINCIPAL)
+        documents = request.request.app[SERVICES].documents
+        data.query = await documents.text_of(DocumentRequest.from_params(params), principal.role if principal else None)
+        request.request[DOCUMENT_CHECKED] = True
         return data
 
     def _url_params(self, query: MultiMapping[str]) -> dict[str, object]:
         params: dict[str, object] = {}
-        for name in ("query", "operationName", "variables", "extensions"):
+        for name in ("query", "operationName", "variables", "extensions", "documentId"):
             values = query.getall(name, [])
             if len(values) > 1:
                 raise RequestRefused(400, f"`{name}` is given more than once")
@@ -248,9 +262,9 @@ class GatewayView(GraphQLView[Context, None]):
 
     def _request_data(self, params: Mapping[str, object]) -> GraphQLRequestData:
         query = params.get("query")
-        if query is None:
+        if query is None and "documentId" not in params and not isinstance(params.get("extensions"), dict):
             raise RequestRefused(400, "`query` is required: the GraphQL document to run, as a string")
-        if not isinstance(query, str):
+        if not isinstance(query, str | None):
             raise RequestRefused(400, "`query` must be a string")
         operation_name = params.get("operationName")
         if not isinstance(operation_name, str | None):
@@ -261,7 +275,7 @@ class GatewayView(GraphQLView[Context, None]):
         if not isinstance(extensions, dict | None):
             raise RequestRefused(400, "`extensions` must be an object or null")
         return GraphQLRequestData(
-            query=query,
+            query=query or "",
             variables=variables,
             operation_name=operation_name or None,
             extensions=extensions,

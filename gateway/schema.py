@@ -17,6 +17,7 @@ from strawberry.types.graphql import OperationType
 from gateway.errors import GatewayError, StoreUnavailable
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
 from gateway.observability import OperationMetrics, tracing_extensions
+from gateway.persisted import TrustedDocumentsOnly
 from gateway.resolvers.mutation import Mutation
 from gateway.resolvers.query import Query
 from gateway.resolvers.subscription import Subscription
@@ -151,6 +152,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         config=StrawberryConfig(enable_experimental_incremental_execution=True),
         extensions=[
             *limit_extensions(settings.limits),
+            TrustedDocumentsOnly,
             ErrorCodes,
             OperationMetrics,
             *tracing_extensions(settings.otel_enabled),

@@ -125,6 +125,22 @@ class LimitSettings(BaseModel):
     )
 
 
+class DocumentMode(StrEnum):
+    """Which GraphQL documents the gateway runs."""
+
+    OFF = "off"  # texts only; persisted-query hashes and document ids are refused
+    APQ = "apq"  # texts, and documents known by their hash or id, registered by clients on first use
+    TRUSTED = "trusted"  # only documents an operator loaded with `live-gateway documents push`
+
+
+class DocumentSettings(BaseModel):
+    mode: DocumentMode = Field(DocumentMode.APQ, description="off | apq | trusted")
+    exempt_roles: list[Role] = Field(
+        default_factory=list, description="roles that may send any document in trusted mode (e.g. admin, for GraphiQL)"
+    )
+    remembered: int = Field(10_000, ge=0, description="documents each replica keeps in memory")
+
+
 class CorsSettings(BaseModel):
     allow_origins: list[str] = Field(default_factory=list, description='origins allowed to call /graphql ("*": any)')
     allow_credentials: bool = False
@@ -188,6 +204,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     cors: CorsSettings = CorsSettings()
+    documents: DocumentSettings = DocumentSettings()
     loop: LoopSettings = LoopSettings()
     streamloop: StreamloopSettings = StreamloopSettings()
     livepush: LivepushSettings = LivepushSettings()

@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 
 from gateway.store.changes import ChangeFeed
 from gateway.store.claims import Claims
+from gateway.store.documents import Documents
 from gateway.store.events import EventStore
 from gateway.store.health import StoreHealth
 from gateway.store.idempotency import IdempotencyRecords
@@ -33,6 +34,7 @@ class Store:
         self.claims = Claims(db)
         self.idempotency = IdempotencyRecords(db)
         self.webhooks = WebhookDeliveries(db)
+        self.documents = Documents(db)
 
     async def ensure_indexes(self) -> None:
         await self.events.ensure_indexes()
@@ -41,6 +43,7 @@ class Store:
         await self.journal.ensure_indexes()
         await self.idempotency.ensure_indexes()
         await self.webhooks.ensure_indexes()
+        await self.documents.ensure_indexes()
 
     async def ping(self) -> float:
         """The server's round-trip time in seconds; raises `PyMongoError` when it does not answer."""
