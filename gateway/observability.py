@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import logging
 import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from graphql import OperationDefinitionNode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from gateway.model import Source, Vendor
 from gateway.vendors.base import VendorClient
@@ -27,7 +31,18 @@ _OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 #: distinct operation names kept as label values; the rest count as `other`, so a client cannot grow
 #: the metrics without bound by inventing names
 MAX_OPERATION_NAMES = 200
+#: new names one caller may bring into the labels: one caller cannot take every slot
+NAMES_PER_CALLER = MAX_OPERATION_NAMES // 10
+#: seconds after which a name nobody sent gives its slot (and its series) up to a new one
+NAME_IDLE_SECONDS = 3600.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class _LabelledName:
+    seen: float
+    caller: str
+    series: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Metrics:
@@ -88,7 +103,10 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
-        self._operation_names: set[str] = set()
+        #: each labelled name: when it was last seen, the caller who brought it, its (type, outcome) series
+        self._operation_names: dict[str, _LabelledName] = {}
+        self._names_by_caller: collections.Counter[str] = collections.Counter()
+        self._clock = time.monotonic
 
     def vendor_call(self, vendor: Vendor, method: str, route: str, status: str, seconds: float) -> None:
         self.vendor_calls.labels(vendor.value, method, route, status).inc()
@@ -101,19 +119,40 @@ class Metrics:
         if count:
             self.cache_lookups.labels(source.value, result).inc(count)
 
-    def graphql(self, operation_name: str | None, operation_type: str, outcome: str, seconds: float) -> None:
-        self.graphql_requests.labels(self._operation_label(operation_name), operation_type, outcome).inc()
+    def graphql(
+        self, operation_name: str | None, operation_type: str, outcome: str, seconds: float, caller: str = ""
+    ) -> None:
+        label = self._operation_label(operation_name, caller)
+        self.graphql_requests.labels(label, operation_type, outcome).inc()
         self.graphql_seconds.labels(operation_type).observe(seconds)
+        if label in self._operation_names:
+            self._operation_names[label].series.add((operation_type, outcome))
 
-    def _operation_label(self, name: str | None) -> str:
+    def _operation_label(self, name: str | None, caller: str) -> str:
         if not name:
             return "anonymous"
-        if name in self._operation_names:
+        now = self._clock()
+        known = self._operation_names.get(name)
+        if known is not None:
+            known.seen = now
             return name
-        if _OPERATION_NAME.match(name) and len(self._operation_names) < MAX_OPERATION_NAMES:
-            self._operation_names.add(name)
-            return name
-        return "other"
+        if not _OPERATION_NAME.match(name) or self._names_by_caller[caller] >= NAMES_PER_CALLER:
+            return "other"
+        if len(self._operation_names) >= MAX_OPERATION_NAMES and not self._forget_an_idle_name(now):
+            return "other"
+        self._operation_names[name] = _LabelledName(seen=now, caller=caller)
+        self._names_by_caller[caller] += 1
+        return name
+
+    def _forget_an_idle_name(self, now: float) -> bool:
+        name, oldest = min(self._operation_names.items(), key=lambda item: item[1].seen)
+        if now - oldest.seen < NAME_IDLE_SECONDS:
+            return False
+        del self._operation_names[name]
+        self._names_by_caller[oldest.caller] -= 1
+        for operation_type, outcome in oldest.series:
+            self.graphql_requests.remove(name, operation_type, outcome)
+        return True
 
     def watch(self, clients: Mapping[Vendor, VendorClient]) -> None:
         for client in clients.values():
@@ -150,7 +189,29 @@ class OperationMetrics(SchemaExtension):
             operation_type = self.execution_context.operation_type.value
         except Exception:  # a document that did not parse has no operation type
             operation_type = "unknown"
-        metrics.graphql(self.execution_context.operation_name, operation_type, outcome, time.perf_counter() - started)
+        principal = getattr(context, "principal", None)
+        metrics.graphql(
+            _operation_name(self.execution_context),
+            operation_type,
+            outcome,
+            time.perf_counter() - started,
+            caller=principal.name if principal is not None else "",
+        )
+
+
+def _operation_name(execution_context: ExecutionContext) -> str | None:
+    """The name of the operation that ran: a name the document does not define is no operation's, and is
+    labelled `other` like every name beyond the bound, over HTTP and websockets alike."""
+    name = execution_context.operation_name
+    document = execution_context.graphql_document
+    if not name:
+        return None
+    if document is not None and any(
+        isinstance(definition, OperationDefinitionNode) and definition.name and definition.name.value == name
+        for definition in document.definitions
+    ):
+        return name
+    return "!"  # not a name, so counted as `other`
 
 
 class RequestIdFilter(logging.Filter):

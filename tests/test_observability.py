@@ -13,10 +13,19 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.ids import encode_global_id
 from gateway.model import Source
-from gateway.observability import MAX_OPERATION_NAMES, Metrics, log_handler, request_id_var
+from gateway.observability import (
+    MAX_OPERATION_NAMES,
+    NAME_IDLE_SECONDS,
+    NAMES_PER_CALLER,
+    Metrics,
+    log_handler,
+    request_id_var,
+)
+from gateway.settings import Role
 from tests.conftest import Sim
-from tests.gateway_harness import Gateway
+from tests.gateway_harness import Gateway, token_for
 from tests.test_read_path import reset_counts, seed
+from tests.test_websocket_limits import socket
 
 
 async def scrape(gw: Gateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -84,7 +93,7 @@ async def test_vendor_failures_are_counted_by_outcome(gateway: Gateway, sim: Sim
 def test_operation_names_cannot_grow_the_metrics_without_bound() -> None:
     metrics = Metrics()
     for i in range(MAX_OPERATION_NAMES + 50):
-        metrics.graphql(f"Op{i}", "query", "ok", 0.001)
+        metrics.graphql(f"Op{i}", "query", "ok", 0.001, caller=f"caller{i // NAMES_PER_CALLER}")
     metrics.graphql("not a name!", "query", "ok", 0.001)
     labels = {
         sample.labels["operation"]
@@ -94,6 +103,27 @@ def test_operation_names_cannot_grow_the_metrics_without_bound() -> None:
     }
     assert len(labels) == MAX_OPERATION_NAMES + 1
     assert "other" in labels
+
+
+def test_a_name_nobody_sends_any_more_gives_its_slot_up() -> None:
+    metrics = Metrics()
+    now = [0.0]
+    metrics._clock = lambda: now[0]
+    for i in range(MAX_OPERATION_NAMES):
+        metrics.graphql(f"Op{i}", "query", "ok", 0.001, caller=f"caller{i // NAMES_PER_CALLER}")
+    metrics.graphql("Late", "query", "ok", 0.001, caller="late")
+    now[0] = NAME_IDLE_SECONDS / 2
+    metrics.graphql("Op0", "query", "ok", 0.001, caller="caller0")  # still in use
+    now[0] = NAME_IDLE_SECONDS + 1
+    metrics.graphql("Later", "query", "ok", 0.001, caller="late")
+    labels = {
+        sample.labels["operation"]
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == "live_gateway_graphql_requests_total"
+    }
+    assert "Late" not in labels and "Later" in labels
+    assert "Op0" in labels and "Op1" not in labels  # the least recently seen went
 
 
 def test_json_log_lines_carry_the_request_id() -> None:
@@ -160,3 +190,33 @@ async def test_requests_refused_before_the_schema_are_counted_by_reason(gateway:
     samples = await scrape(gateway)
     assert total(samples, "live_gateway_http_rejected_total", reason="unauthenticated") == 1
     assert total(samples, "live_gateway_graphql_requests_total") == 0
+
+
+@pytest.mark.parametrize("transport", ["http", "websocket"])
+async def test_junk_operation_names_from_one_caller_leave_the_label_slots_to_others(
+    gateway: Gateway, transport: str
+) -> None:
+    junk = [f"query junk{i} {{ vendors {{ vendor }} }}" for i in range(MAX_OPERATION_NAMES + 10)]
+    # names that are no operation of their document at all
+    absent = [("query real { vendors { vendor } }", f"absent{i}") for i in range(20)]
+    mallory = token_for(Role.VIEWER, "mallory")
+    if transport == "http":
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {mallory}"}) as http:
+            for query in junk:
+                async with http.post(f"{gateway.url}/graphql", json={"query": query}) as resp:
+                    assert resp.status == 200
+            for query, name in absent:
+                async with http.post(f"{gateway.url}/graphql", json={"query": query, "operationName": name}):
+                    pass
+    else:
+        async with socket(gateway, mallory) as (ws, _):
+            for query in junk:
+                assert (await ws.run(query))["type"] == "next"
+            for query, name in absent:
+                await ws.run(query, name)
+    assert "errors" not in await gateway.query("query Dashboard { vendors { vendor } }")
+    samples = await scrape(gateway)
+    labels = {dict(labels)["operation"] for name, labels in samples if name == "live_gateway_graphql_requests_total"}
+    assert "Dashboard" in labels
+    assert not any(label.startswith("absent") for label in labels)
+    assert len({label for label in labels if label.startswith("junk")}) <= MAX_OPERATION_NAMES // 10
