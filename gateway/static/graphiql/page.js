@@ -29,8 +29,18 @@
     }
   }
 
+  // Read from the text sent, not from GraphiQL's documentAST: that one follows the editor with a delay, and
+  // a query run right after an edit would be sent as the one before it.
+  function parsed(params, options) {
+    try {
+      return GraphiQL.GraphQL.parse(params.query);
+    } catch (error) {
+      return options && options.documentAST;
+    }
+  }
+
   function isSubscription(params, options) {
-    const document = options && options.documentAST;
+    const document = parsed(params, options);
     if (!document) return false;
     const operations = document.definitions.filter((d) => d.kind === "OperationDefinition");
     const chosen = params.operationName
@@ -43,7 +53,7 @@
   // spinning with no message.
   function closeReason(event) {
     const reason = event.reason ? `: ${event.reason}` : "";
-    return new Error(`the gateway closed the subscription's socket (${event.code}${reason})`);
+    return `the gateway closed the subscription's socket (${event.code}${reason})`;
   }
 
   // Each subscription gets a socket of its own, opened with the headers of the tab that runs it (sent in
@@ -62,15 +72,16 @@
           { query: params.query, variables: params.variables, operationName: params.operationName },
           {
             next: (value) => observer.next(value),
+            // Shown as the answer's errors, as the gateway's own errors are.
             error: (error) => {
               if (Array.isArray(error)) {
                 observer.next({ errors: error });
-                observer.complete();
               } else if (error && typeof error.code === "number") {
-                observer.error(closeReason(error));
+                observer.next({ errors: [{ message: closeReason(error) }] });
               } else {
-                observer.error(error instanceof Error ? error : new Error(String(error)));
+                observer.next({ errors: [{ message: error instanceof Error ? error.message : String(error) }] });
               }
+              observer.complete();
             },
             complete: () => observer.complete(),
           },
