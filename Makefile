@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schema bench clean graphiql-assets
+.PHONY: run test e2e lint schema bench clean graphiql-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,20 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The browser tests: Debian's Chromium (apt-get, as root, when it is missing) driven by Playwright.
+CHROMIUM := /usr/bin/chromium
+E2E_STAMP := $(VENV)/.installed-e2e
+
+$(E2E_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,e2e]'
+	touch $(E2E_STAMP)
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+e2e: $(E2E_STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench
