@@ -30,6 +30,7 @@ from gateway.errors import (
     UnsupportedByVendor,
     VendorConflict,
     VendorError,
+    VendorNotFound,
     VendorProtocolError,
 )
 from gateway.model import Event, Source, utcnow
@@ -51,6 +52,10 @@ log = logging.getLogger(__name__)
 #: how long past the slowest possible vendor call an operation's lease lasts
 LEASE_MARGIN = timedelta(seconds=1)
 POLL_INTERVAL = 0.05
+#: how long an operation is done before the reconciler checks that the index holds what it created
+INDEX_GRACE = timedelta(seconds=1)
+#: a vendor that could not say whether an object exists
+_UNKNOWN = object()
 #: how many times a lookup after an interrupted create looks again when another operation claimed its find
 LOOKUPS = 3
 
@@ -211,12 +216,59 @@ class OperationRunner:
         return await self._run(await self._reread(operation_id), plan)
 
     async def reconcile(self) -> int:
-        """Take over operations abandoned by a crash; the number taken over."""
+        """Take over operations abandoned by a crash, and put in the index what finished operations
+        created and it lacks; the number taken over."""
         taken = 0
         for operation in await self.store.journal.abandoned():
             if await self.take_over(operation) is not None:
                 taken += 1
+        await self.reindex()
         return taken
+
+    async def reindex(self) -> int:
+        """Put in the index the events that finished operations created and it lacks (a replica killed
+        before its write-behind landed loses them, and no vendor lists Loop calls again); the number put.
+
+        An operation is looked at once it has been done for `INDEX_GRACE` (its own replica's write-behind
+        lands within milliseconds), and marked indexed when the index holds every event it created, or
+        the vendor says one no longer exists."""
+        grace = min(INDEX_GRACE, timedelta(seconds=self.settings.reconcile_interval / 2))
+        operations = await self.store.journal.unindexed(settled_for=grace)
+        if not operations:
+            return 0
+        created = {
+            operation.id: [
+                (source, target.native_id)
+                for source, target in operation.targets.items()
+                if target.state is TargetState.SUCCEEDED and target.native_id
+            ]
+            for operation in operations
+        }
+        held = await self.store.events.get_keys(key for keys in created.values() for key in keys)
+        missing = sorted({key for keys in created.values() for key in keys if key not in held})
+        asked_at = utcnow()
+        fetched = await asyncio.gather(*(self._fetch_created(source, native_id) for source, native_id in missing))
+        found = [event for event in fetched if isinstance(event, Event)]
+        if found:
+            await self.store.events.put_many(found, fetched_at=asked_at)
+        unresolved = {key for key, event in zip(missing, fetched, strict=True) if event is _UNKNOWN}
+        for operation in operations:
+            if not unresolved.intersection(created[operation.id]):
+                await self.store.journal.mark_indexed(operation)
+        if found:
+            log.info("put %d events created by finished operations back in the index", len(found))
+        return len(found)
+
+    async def _fetch_created(self, source: Source, native_id: str) -> Event | object | None:
+        """The event as its vendor has it now; None when the vendor says it no longer exists, `_UNKNOWN`
+        when the vendor could not say (it is looked for again next round)."""
+        try:
+            return await self.adapter(source).fetch(native_id)
+        except VendorNotFound:
+            return None
+        except VendorError as error:
+            log.warning("re-indexing %s %s: %s", source.value, native_id, error.message)
+            return _UNKNOWN
 
     async def take_over(self, seen: Operation) -> Operation | None:
         """Finish an abandoned operation's pending targets; None when it finished, or another runner took
