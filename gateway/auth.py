@@ -27,9 +27,14 @@ class Principal:
 
     name: str
     role: Role
+    #: when the credentials stop being accepted (a token's `exp` plus the leeway), as Unix time; None: never
+    valid_until: float | None = None
 
     def may(self, role: Role) -> bool:
         return self.role.rank >= role.rank
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.valid_until is not None and (time.time() if now is None else now) >= self.valid_until
 
 
 #: who calls when authentication is switched off
@@ -162,7 +167,8 @@ class Authenticator:
         role = _role_from(claims.get(self.settings.role_claim))
         if role is None:
             raise Unauthenticated(f"the bearer token's {self.settings.role_claim!r} claim names no known role")
-        return Principal(name=f"sub:{claims['sub']}", role=role), float(claims["exp"])
+        expires = float(claims["exp"])
+        return Principal(name=f"sub:{claims['sub']}", role=role, valid_until=expires + self.settings.leeway), expires
 
 
 def _role_from(value: Any) -> Role | None:

@@ -52,8 +52,8 @@ from gateway.media import (
     prefers_event_stream,
 )
 from gateway.persisted import DOCUMENT_CHECKED, DocumentRefused, DocumentRequest
-from gateway.schema import operation_type_error
-from gateway.websocket import LimitedTransportWSHandler, admit_socket
+from gateway.schema import EMPTY_DOCUMENT, operation_type_error
+from gateway.websocket import GatewayTransportWSHandler, admit_socket
 
 #: the response media type this request negotiated
 MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
@@ -109,7 +109,7 @@ SCHEMA_PATH = "/schema.graphql"
 
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
-    graphql_transport_ws_handler_class = LimitedTransportWSHandler
+    graphql_transport_ws_handler_class = GatewayTransportWSHandler
 
     def __init__(
         self,
@@ -356,7 +356,7 @@ class GatewayView(GraphQLView[Context, None]):
         except CannotGetOperationTypeError as exc:
             return _request_error(*operation_type_error(exc))
         except MissingQueryError:
-            return _request_error("Syntax Error: the document is empty.", "GRAPHQL_PARSE_FAILED")
+            return _request_error(EMPTY_DOCUMENT, "GRAPHQL_PARSE_FAILED")
         return result
 
     async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:

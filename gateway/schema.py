@@ -8,11 +8,15 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.utils.aio import aclosing
 
 from gateway.errors import GatewayError, StoreUnavailable
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
@@ -69,6 +73,8 @@ def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
     if isinstance(original, CannotGetOperationTypeError | InvalidOperationTypeError):
         message, code = operation_type_error(original)
         return GraphQLError(message, extensions={"code": code})
+    if isinstance(original, MissingQueryError):
+        return GraphQLError(EMPTY_DOCUMENT, extensions={"code": "GRAPHQL_PARSE_FAILED"})
     if isinstance(original, GraphQLError):
         # a permission class's FORBIDDEN carries its code; a variable that does not coerce has none
         error.extensions = {"code": _request_error_code(error), **(original.extensions or {})}
@@ -97,6 +103,9 @@ def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
         path=error.path,
         extensions={"code": "INTERNAL", "requestId": request_id},
     )
+
+
+EMPTY_DOCUMENT = "Syntax Error: the document is empty."
 
 
 def operation_type_error(error: CannotGetOperationTypeError | InvalidOperationTypeError) -> tuple[str, str]:
@@ -135,6 +144,20 @@ class GatewaySchema(strawberry.Schema):
             context = kwargs.get("context_value")
             result.errors = [e if e.extensions and "code" in e.extensions else shape_error(e, context) for e in errors]
         return result
+
+    async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
+        results = await super().stream(*args, **kwargs)
+        return self._coded(results, kwargs.get("context_value"))
+
+    async def _coded(self, results: StreamResult, context: Any) -> StreamResult:
+        # As in `execute`: an error raised inside an extension's hook (a parse error from the parser cache)
+        # leaves the stream instead of being yielded; it becomes the operation's one result, coded.
+        try:
+            async with aclosing(results):
+                async for result in results:
+                    yield result
+        except GraphQLError as error:
+            yield PreExecutionError(data=None, errors=[shape_error(error, context)])
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Expected errors (vendor failures, bad input) are answers, not incidents; ErrorCodes logs the rest.

@@ -1,29 +1,64 @@
-"""The limits of /graphql's websockets, the same as HTTP's: credentials checked and rate-checked in
-`connection_init`, each operation counted against the caller's rate, sockets per caller and operations
-per socket bounded. (The size of a message is bounded by the websocket itself: see the view.)"""
+"""graphql-transport-ws as the gateway speaks it: the same limits as HTTP, a socket that lives no longer
+than its caller's credentials, refusals that say why, and each operation run as an HTTP request would be.
+
+- Credentials are checked and rate-checked in `connection_init`, each operation is counted against the
+  caller's rate, sockets per caller and operations per socket are bounded. (The size of a message is
+  bounded by the websocket itself: see the view.)
+- A socket is closed with 4403 and the reason when its credentials are refused at `connection_init`, and
+  when they expire (a bearer token's `exp`, plus the leeway): from then on no operation starts on it.
+- Each operation gets a context of its own (its loader, its deferred errors, a request id of its own),
+  as each HTTP request does; only the caller and the socket are shared.
+- A document that does not parse, or names no operation it has, is answered with an `error` message
+  coded as over HTTP, not by closing the socket; every error is shaped by the schema's `ErrorCodes`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import time
+from dataclasses import replace
 from typing import Any
 
 from graphql import GraphQLError
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     ErrorMessage,
     SubscribeMessage,
 )
+from strawberry.types.unset import UnsetType
+from strawberry.utils.aio import aclosing
 
 from gateway.auth import API_KEY_HEADER
 from gateway.context import Context
 from gateway.errors import GatewayError, RateLimited, Unauthenticated
 from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, RATE_LIMIT, SETTINGS
+from gateway.loaders import EventLoader
+from gateway.observability import request_id_var
 from gateway.ratelimit import TooManySockets
 
 #: the close code of a socket refused for going over a limit (4429, as graphql-transport-ws uses for
 #: "too many": the HTTP status plus 4000)
 TOO_MANY = 4429
+#: graphql-transport-ws: the socket's credentials were refused, or are no longer good
+FORBIDDEN = 4403
+#: a close frame's reason holds at most 123 bytes (RFC 6455, 5.5)
+MAX_REASON_BYTES = 123
+
+
+def close_reason(text: str, prefix: str = "Forbidden: ") -> str:
+    """`Forbidden: <why>`, cut to what a close frame holds."""
+    reason = f"{prefix}{text}".encode()
+    if len(reason) > MAX_REASON_BYTES:
+        reason = reason[: MAX_REASON_BYTES - 3].decode(errors="ignore").encode() + b"..."
+    return reason.decode()
 
 
 class SocketRefused(Exception):
@@ -94,26 +129,116 @@ def operation_refusal(context: Context, running: int) -> GatewayError | None:
     return None
 
 
-class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with the gateway's limits on connecting and on each operation."""
+class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the gateway's limits, credentials that expire, and a context per operation."""
+
+    context: Context
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._operation_numbers = itertools.count(1)
+        self._expiry: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        # As strawberry's own, but a refusal carries its reason, and the socket is then watched for expiry.
+        if self.connection_timed_out:
+            return
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        payload = message.get("payload", {})
+        if not isinstance(payload, dict):
+            await self.websocket.close(code=4400, reason="Invalid connection init payload")
+            return
+        if self.connection_init_received:
+            await self.websocket.close(code=TOO_MANY, reason="Too many initialisation requests")
+            return
+        self.connection_init_received = True
+        self.context.connection_params = payload
         try:
-            await super().handle_connection_init(message)
+            ack_payload = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.websocket.close(code=FORBIDDEN, reason=close_reason(str(exc.payload.get("message", ""))))
+            return
         except SocketRefused as refused:
-            await self.websocket.close(code=refused.close_code, reason=refused.reason)
+            await self.websocket.close(code=refused.close_code, reason=close_reason(refused.reason, prefix=""))
+            return
+        if await self._close_if_expired():
+            return
+        if isinstance(ack_payload, UnsetType) or ack_payload is None:
+            await self.send_message({"type": "connection_ack"})
+        else:
+            await self.send_message({"type": "connection_ack", "payload": ack_payload})
+        self.connection_acknowledged = True
+        principal = self.context.principal
+        if principal is not None and principal.valid_until is not None:
+            self._expiry = asyncio.create_task(self._close_at(principal.valid_until))
+
+    async def _close_at(self, valid_until: float) -> None:
+        await asyncio.sleep(max(0.0, valid_until - time.time()))
+        await self._close_if_expired()
+
+    async def _close_if_expired(self) -> bool:
+        principal = self.context.principal
+        if principal is None or not principal.expired():
+            return False
+        await self.websocket.close(code=FORBIDDEN, reason=close_reason("the credentials have expired"))
+        return True
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        # Before acknowledgement and for a reused id, the protocol's own answer (closing the socket) stands.
-        if self.connection_acknowledged and message.get("id") not in self.operations:
-            refusal = operation_refusal(self.context, len(self.operations))
-            if refusal is not None:
-                error = GraphQLError(refusal.message, extensions=refusal.extensions())
-                await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error.formatted]))
+        if self.connection_acknowledged:
+            # A socket whose credentials ran out starts nothing more, even before the timer closes it.
+            if await self._close_if_expired():
                 return
+            # For a reused id, the protocol's own answer (closing the socket) stands.
+            if message.get("id") not in self.operations:
+                refusal = operation_refusal(self.context, len(self.operations))
+                if refusal is not None:
+                    error = GraphQLError(refusal.message, extensions=refusal.extensions())
+                    await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error.formatted]))
+                    return
         await super().handle_subscribe(message)
 
+    def operation_context(self) -> Context:
+        """A context of the operation's own, for the socket's caller, as an HTTP request would have."""
+        base = self.context
+        request_id = f"{base.request_id}.{next(self._operation_numbers)}"
+        services = base.services
+        loader = EventLoader(services.adapters, services.store, services.fresh_for(), services.metrics)
+        return replace(base, request_id=request_id, loader=loader, deferred_errors=[])
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # As strawberry's own, with a context per operation.
+        context = self.operation_context()
+        request_id_var.set(context.request_id)
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        # A document that does not parse, or an operation name it does not have, is the operation's error
+        # (coded as over HTTP), not a reason to close the socket and every other operation on it.
+        return None
+
     async def shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         try:
             await super().shutdown()
         finally:
