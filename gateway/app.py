@@ -34,6 +34,7 @@ from gateway.ratelimit import CallerRateLimit, CallerSockets
 from gateway.schema import build_schema
 from gateway.settings import ConfigurationError, Settings
 from gateway.store import connect
+from gateway.tracing import check_tracing, client_trace_configs, mongo_event_listeners, trace_middleware
 from gateway.vendors.registry import build_adapters, build_clients
 from gateway.vendors.resilience import CircuitState
 from gateway.webhooks import receive_loop_webhook
@@ -72,8 +73,13 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.read_memo_ttl,
         settings.write_behind_delay,
         timeout=settings.mongodb_timeout,
+        event_listeners=mongo_event_listeners(settings.otel_enabled),
     )
-    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), raise_for_status=False)
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+        raise_for_status=False,
+        trace_configs=client_trace_configs(settings.otel_enabled),
+    )
     try:
         await store.ensure_indexes()
         clients = build_clients(http, settings)
@@ -154,10 +160,12 @@ def schema_handler(schema: strawberry.Schema) -> Handler:
 def create_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings.auth)
     authenticator.check_configured()
+    check_tracing(settings.otel_enabled)
     metrics = Metrics()
     app = web.Application(
         middlewares=[
             request_id_middleware,
+            trace_middleware(settings.otel_enabled),
             cors_middleware(),
             access_middleware(authenticator, metrics, frozenset({GRAPHQL_PATH, SCHEMA_PATH})),
         ],

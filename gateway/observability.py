@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import contextvars
 import logging
 import re
 import sys
@@ -20,11 +19,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gateway.model import Source, Vendor
+from gateway.tracing import request_id_var
 from gateway.vendors.base import VendorClient
 from gateway.vendors.resilience import CircuitState
-
-#: the id of the request being served, for every log line written while serving it
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 _CIRCUIT_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 _OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

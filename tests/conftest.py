@@ -190,3 +190,25 @@ async def make_gateway(settings_for: Callable[..., Settings], mongo_uri: str) ->
 async def gateway(make_gateway: Callable[..., Any]) -> AsyncIterator[Gateway]:
     async with make_gateway() as gw:
         yield gw
+
+
+@pytest.fixture(scope="session")
+def _span_exporter() -> Any:
+    """OpenTelemetry's global tracer provider can be set once per process: one for the whole run."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture
+def span_exporter(_span_exporter: Any) -> Any:
+    """The spans finished during this test, in memory."""
+    _span_exporter.clear()
+    return _span_exporter

@@ -166,20 +166,11 @@ async def test_an_unexpected_error_is_masked_with_a_request_id_that_is_in_the_lo
     assert "hunter2" in caplog.text  # the detail goes to the logs, for the operator
 
 
-async def test_tracing_records_a_span_per_operation(make_gateway: Any) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+async def test_tracing_records_a_span_per_operation(make_gateway: Any, span_exporter: Any) -> None:
     async with make_gateway(otel_enabled=True) as gw:
         body = await gw.query("query Traced { vendors { vendor } }")
         assert "errors" not in body
-    names = [span.name for span in exporter.get_finished_spans()]
+    names = [span.name for span in span_exporter.get_finished_spans()]
     assert "GraphQL Query: Traced" in names
 
 

@@ -58,7 +58,8 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/stats")
 async def stats(request: web.Request) -> web.Response:
-    return json_response({"requests": sim_state(request).stats.rows()})
+    state = sim_state(request)
+    return json_response({"requests": state.stats.rows(), "recent": state.stats.recent()})
 
 
 @routes.post("/reset")

@@ -68,7 +68,8 @@ def stats_middleware(profile: VendorProfile) -> Middleware:
             raise
         finally:
             if not request.get(COUNTED_ON_ARRIVAL, False):
-                stats.record(profile.name, request.method, route_template(request, profile.prefix), status)
+                route = route_template(request, profile.prefix)
+                stats.record(profile.name, request.method, route, status, request.headers)
 
     return count_requests
 

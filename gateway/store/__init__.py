@@ -4,9 +4,10 @@ records."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from gateway.store.changes import ChangeFeed
 from gateway.store.claims import Claims
@@ -53,16 +54,24 @@ class Store:
 
 
 def connect(
-    uri: str, database: str, memo_ttl: float = 0.0, write_delay: float = 0.0, timeout: float | None = None
+    uri: str,
+    database: str,
+    memo_ttl: float = 0.0,
+    write_delay: float = 0.0,
+    timeout: float | None = None,
+    event_listeners: Sequence[monitoring.CommandListener] = (),
 ) -> tuple[AsyncMongoClient[dict[str, Any]], Store]:
     """A client (the caller closes it) and the store over `database`; `memo_ttl`: see `ReadMemo`;
     `write_delay`: see `EventStore`; `timeout`: the seconds any one store operation may take, finding a
-    server and connecting included (None: the driver's defaults, 30 s to find a server)."""
+    server and connecting included (None: the driver's defaults, 30 s to find a server); `event_listeners`:
+    told of every command (tracing)."""
     options: dict[str, Any] = {}
     if timeout is not None:
         # `timeoutMS` bounds each operation as a whole (its server selection, connection and retries);
         # server selection and connecting get no longer, so that nothing waits past it.
         milliseconds = max(1, int(timeout * 1000))
         options.update(timeoutMS=milliseconds, serverSelectionTimeoutMS=milliseconds, connectTimeoutMS=milliseconds)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, **options)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, tz_aware=True, event_listeners=event_listeners, **options
+    )
     return client, Store(client[database], memo_ttl, write_delay)

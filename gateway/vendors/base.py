@@ -40,6 +40,7 @@ from gateway.errors import (
 )
 from gateway.model import Event, Source, Vendor
 from gateway.settings import VendorSettings
+from gateway.tracing import vendor_headers
 from gateway.vendors.dedup import InFlight, read_key
 from gateway.vendors.resilience import CircuitBreaker, backoff, counts_against_vendor, is_retryable
 
@@ -158,7 +159,8 @@ class VendorClient:
         if not self.configured:
             raise VendorNotConfigured(self.vendor, f"{self.vendor.value} is not configured")
         url = URL(self._base + (route.format_map(self._path_values(path)) if path else route), encoded=True)
-        all_headers = self.auth_headers()
+        all_headers = vendor_headers()
+        all_headers.update(self.auth_headers())
         if headers:
             all_headers.update(headers)
         body = None
