@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import orjson
 import strawberry
 from aiohttp import hdrs, web
 from graphql import introspection_from_schema
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL
 
+from gateway import shutdown
 from gateway.access import GRAPHQL_PATH, WEBSOCKET_PROTOCOLS, access_middleware
 from gateway.auth import Authenticator
 from gateway.background import background_task
@@ -33,7 +38,7 @@ from gateway.persisted import PersistedDocuments
 from gateway.ratelimit import CallerRateLimit, CallerSockets
 from gateway.schema import build_schema
 from gateway.settings import ConfigurationError, Settings
-from gateway.store import connect
+from gateway.store import Store, connect
 from gateway.tracing import check_tracing, client_trace_configs, mongo_event_listeners, trace_middleware
 from gateway.vendors.registry import build_adapters, build_clients
 from gateway.vendors.resilience import CircuitState
@@ -61,26 +66,63 @@ async def request_id_header(request: web.Request, response: web.StreamResponse) 
         response.headers["X-Request-Id"] = request_id
 
 
-async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+async def mongodb_answers(store: Store, settings: Settings) -> None:
+    """Fail the start in a few seconds, in one line, when MongoDB does not answer (the driver would wait 30 s
+    on the first command and then raise its topology description)."""
+    wait = settings.mongodb_connect_timeout
+    try:
+        await asyncio.wait_for(store.ping(), timeout=wait)
+    except (TimeoutError, PyMongoError) as exc:
+        where = redact_uri(settings.mongodb_uri or "")
+        reason = "" if isinstance(exc, TimeoutError) else f" ({type(exc).__name__}: {exc})"
+        raise ConfigurationError(
+            f"MongoDB at {where} did not answer within {wait:g} s{reason}; check LIVE_GATEWAY_MONGODB_URI "
+            "(the wait is LIVE_GATEWAY_MONGODB_CONNECT_TIMEOUT)"
+        ) from None
+
+
+async def check_mongodb(settings: Settings) -> None:
+    """`mongodb_answers` on a connection of its own, closed after."""
+    mongo, store = open_store(settings)
+    try:
+        await mongodb_answers(store, settings)
+    finally:
+        await mongo.close()
+
+
+def open_store(settings: Settings) -> tuple[AsyncMongoClient[dict[str, Any]], Store]:
     if not settings.mongodb_uri:
         raise ConfigurationError(
             "no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`"
         )
-    mongo, store = connect(
-        settings.mongodb_uri,
-        settings.mongodb_database,
-        settings.read_memo_ttl,
-        settings.write_behind_delay,
-        timeout=settings.mongodb_timeout,
-        event_listeners=mongo_event_listeners(settings.otel_enabled),
-    )
+    try:
+        return connect(
+            settings.mongodb_uri,
+            settings.mongodb_database,
+            settings.read_memo_ttl,
+            settings.write_behind_delay,
+            timeout=settings.mongodb_timeout,
+            event_listeners=mongo_event_listeners(settings.otel_enabled),
+        )
+    except PyMongoError as exc:
+        raise ConfigurationError(f"LIVE_GATEWAY_MONGODB_URI is not a MongoDB URI we can use: {exc}") from None
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without its user and password."""
+    return re.sub(r"//[^@/]*@", "//", uri)
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    mongo, store = open_store(settings)
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
         raise_for_status=False,
         trace_configs=client_trace_configs(settings.otel_enabled),
     )
     try:
+        await mongodb_answers(store, settings)
         await store.ensure_indexes()
         clients = build_clients(http, settings)
         app[METRICS].watch(clients)
@@ -178,6 +220,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics
     app[RATE_LIMIT] = CallerRateLimit(settings.limits.rate_limit)
     app[CALLER_SOCKETS] = CallerSockets(settings.limits.max_sockets_per_caller)
+    shutdown.install(app)
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(
         background_task(

@@ -7,23 +7,27 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import multiprocessing
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from gateway.demo_secret import SECRET_FILE, demo_jwt_secret
 from gateway.graphiql import FIRST_QUERY
 from gateway.observability import configure_logging
+from gateway.server import check_port_free, serve_until_signalled, serving, until_signalled
 from gateway.settings import ConfigurationError, LivepushSettings, LoopSettings, Role, Settings, StreamloopSettings
+
+log = logging.getLogger(__name__)
 
 SUBSCRIPTION = """subscription {
   liveEventUpdated(filter: {sources: [STREAMLOOP_STREAM]}) { id title status vendorStatus isLive }
@@ -31,82 +35,220 @@ SUBSCRIPTION = """subscription {
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="live-gateway", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run the gateway (settings from LIVE_GATEWAY_* and .env)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, help="processes sharing the port (default: LIVE_GATEWAY_WORKERS, 1)")
-
-    demo = commands.add_parser("demo", help="simulators + embedded MongoDB + gateway with GraphiQL")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--sim-port", type=int, default=8081)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--count", type=int, default=12, help="events seeded per source")
-
-    simulate = commands.add_parser("simulate", help="serve the vendor simulators")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8081)
-    simulate.add_argument("--token", default="sim-token")
-
-    export = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
-    export.add_argument("--output", type=Path)
-
-    token = commands.add_parser("token", help="sign a bearer token with LIVE_GATEWAY_AUTH__JWT_SECRET")
-    token.add_argument("--subject", required=True, help="who the token is for (the `sub` claim)")
-    token.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value)
-    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires")
-
-    api_key = commands.add_parser("api-key", help="make a new API key and the settings entry that accepts it")
-    api_key.add_argument("--name", required=True)
-    api_key.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value)
-
-    check_store = commands.add_parser(
-        "check-store", help="run the store's conformance checks against a MongoDB-compatible server"
-    )
-    check_store.add_argument(
-        "--uri", help="the server to check (default: LIVE_GATEWAY_MONGODB_URI, else a fresh embedded server)"
-    )
-
-    documents = commands.add_parser("documents", help="persisted documents kept in MongoDB for every replica")
-    document_commands = documents.add_subparsers(dest="documents_command", required=True)
-    push = document_commands.add_parser(
-        "push", help="load trusted documents from an Apollo persisted-query manifest or Relay's persisted_queries.json"
-    )
-    push.add_argument("file", type=Path)
-    push.add_argument("--uri", help="MongoDB to load them into (default: LIVE_GATEWAY_MONGODB_URI)")
-
+    parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        run_command(args)
+    except ConfigurationError as exc:
+        # A setting or the environment is wrong: one line that names it, no traceback.
+        sys.exit(f"live-gateway {args.command}: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def run_command(args: argparse.Namespace) -> None:
     if args.command == "documents":
         sys.exit(asyncio.run(push_documents(args.file, args.uri)))
-    if args.command == "serve":
-        run_serve(args.host, args.port, args.workers)
+    elif args.command == "serve":
+        run_serve(args.host, args.port, args.workers, args.shutdown_timeout)
     elif args.command == "token":
         print_token(args.subject, Role(args.role), args.ttl)
     elif args.command == "api-key":
         print_api_key(args.name, Role(args.role))
     elif args.command == "demo":
-        asyncio.run(run_demo(args.host, args.port, args.sim_port, args.seed, args.count))
+        asyncio.run(run_demo(args.host, args.port, args.sim_port, args.seed, args.count, args.shutdown_timeout))
     elif args.command == "simulate":
         run_simulate(args.host, args.port, args.token)
     elif args.command == "export-schema":
         export_schema(args.output)
-    elif args.command == "check-store":
+    elif args.command == "check-store" or args.command == "check-store":
         sys.exit(asyncio.run(run_check_store(args.uri)))
 
 
-def run_serve(host: str | None, port: int | None, workers: int | None) -> None:
-    settings = Settings()
-    host, port, workers = host or settings.host, port or settings.port, workers or settings.workers
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the descriptions' line breaks and shows each option's default."""
+
+
+def positive_int(text: str) -> int:
+    value = int_argument(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = int_argument(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
+def int_argument(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="live-gateway",
+        description="One GraphQL schema over every live event: Loop Live, Streamloop and Livepush.",
+        epilog="Settings come from LIVE_GATEWAY_* environment variables and a .env file (see the README); "
+        "`live-gateway COMMAND --help` explains each command.",
+        formatter_class=HelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=description, formatter_class=HelpFormatter)
+
+    serve = command(
+        "serve",
+        "run the gateway",
+        "Run the gateway on MongoDB and the configured vendors. Settings come from LIVE_GATEWAY_* and .env;\n"
+        "an option given here wins over its setting. SIGTERM or SIGINT stops it gracefully: websockets are\n"
+        "closed with 1001 (going away) and requests in flight get --shutdown-timeout seconds to finish.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: LIVE_GATEWAY_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=port_number, help="port to listen on (default: LIVE_GATEWAY_PORT, else 8080)")
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        help="server processes sharing the port with SO_REUSEPORT, 1 or more (default: LIVE_GATEWAY_WORKERS, else 1)",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help="on SIGTERM or SIGINT, how long requests in flight get to finish "
+        "(default: LIVE_GATEWAY_SHUTDOWN_TIMEOUT, else 10)",
+    )
+
+    demo = command(
+        "demo",
+        "run simulators, an embedded MongoDB and the gateway with GraphiQL",
+        "Start the vendor simulators (seeded), an embedded MongoDB under LIVE_GATEWAY_DATA_DIR (unless\n"
+        "LIVE_GATEWAY_MONGODB_URI names one) and the gateway with GraphiQL; print a token and a first query.\n"
+        "Ctrl-C stops everything.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address the gateway and the simulators listen on")
+    demo.add_argument("--port", type=port_number, default=8080, help="the gateway's port (GraphiQL at /graphql)")
+    demo.add_argument("--sim-port", type=port_number, default=8081, help="the vendor simulators' port")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the simulators' events")
+    demo.add_argument("--count", type=positive_int, default=12, help="events seeded per source")
+    demo.add_argument(
+        "--shutdown-timeout",
+        type=seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="on Ctrl-C, how long requests in flight get to finish",
+    )
+
+    simulate = command(
+        "simulate",
+        "serve the vendor simulators",
+        "Serve Loop Live, Streamloop and Livepush simulators (empty: seed them with POST /_sim/seed).",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    simulate.add_argument("--port", type=port_number, default=8081, help="port to listen on")
+    simulate.add_argument("--token", default="sim-token", help="the bearer token the simulators accept")
+
+    export = command(
+        "export-schema", "print or write the GraphQL SDL", "Print the gateway's GraphQL schema (SDL), or write it."
+    )
+    export.add_argument("--output", type=Path, help="file to write, in a folder that exists (default: standard output)")
+
+    token = command(
+        "token",
+        "sign a bearer token with LIVE_GATEWAY_AUTH__JWT_SECRET",
+        "Sign an HS256 bearer token with LIVE_GATEWAY_AUTH__JWT_SECRET (and the configured audience and issuer).",
+    )
+    token.add_argument("--subject", required=True, help="who the token is for (the `sub` claim)")
+    token.add_argument(
+        "--role", choices=[r.value for r in Role], default=Role.VIEWER.value, help="what the bearer may do"
+    )
+    token.add_argument("--ttl", type=seconds, default=3600.0, metavar="SECONDS", help="seconds until it expires")
+
+    api_key = command(
+        "api-key",
+        "make a new API key and the settings entry that accepts it",
+        "Make a new API key; print it once, and the entry of LIVE_GATEWAY_AUTH__API_KEYS that accepts it.",
+    )
+    api_key.add_argument("--name", required=True, help="what the key is for (shown in logs)")
+    api_key.add_argument(
+        "--role", choices=[r.value for r in Role], default=Role.VIEWER.value, help="what the key's holder may do"
+    )
+
+    check_store = command(
+        "check-store",
+        "run the store's conformance checks against a MongoDB-compatible server",
+        "Run the store's conformance checks against a MongoDB-compatible server; exit status 0 when all pass.",
+    )
+    check_store.add_argument(
+        "--uri", help="the server to check (default: LIVE_GATEWAY_MONGODB_URI, else a fresh embedded server)"
+    )
+
+    documents = command(
+        "documents",
+        "persisted documents kept in MongoDB for every replica",
+        "Manage the persisted (trusted) documents every replica reads from MongoDB.",
+    )
+    document_commands = documents.add_subparsers(
+        dest="documents_command", required=True, metavar="COMMAND", help="what to do with them"
+    )
+    push = document_commands.add_parser(
+        "push",
+        help="load trusted documents from an Apollo persisted-query manifest or Relay's persisted_queries.json",
+        description="Load trusted documents from an Apollo persisted-query manifest or Relay's "
+        "persisted_queries.json; exit status 0 when all of them are stored.",
+        formatter_class=HelpFormatter,
+    )
+    push.add_argument("file", type=Path, help="the manifest to load")
+    push.add_argument("--uri", help="MongoDB to load them into (default: LIVE_GATEWAY_MONGODB_URI)")
+    return parser
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and .env; one that does not validate is a one-line error naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_invalid_settings(exc)) from None
+
+
+def describe_invalid_settings(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = "LIVE_GATEWAY_" + "__".join(str(part).upper() for part in error["loc"])
+        problems.append(f"{name}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def run_serve(host: str | None, port: int | None, workers: int | None, shutdown_timeout: float | None) -> None:
+    settings = load_settings()
+    host = host or settings.host
+    port = settings.port if port is None else port
+    workers = workers or settings.workers
+    timeout = settings.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
+    preflight(settings, host, port, workers)
     if workers == 1:
-        serve_one(host, port, reuse_port=False)
+        serve_one(host, port, False, timeout)
         return
     # Each worker binds the port with SO_REUSEPORT and the kernel spreads connections among them; they
     # share nothing but MongoDB, as replicas on separate machines would.
     spawn = multiprocessing.get_context("spawn")
-    children = [spawn.Process(target=serve_one, args=(host, port, True), daemon=False) for _ in range(workers)]
+    children = [spawn.Process(target=serve_one, args=(host, port, True, timeout), daemon=False) for _ in range(workers)]
     for child in children:
         child.start()
 
@@ -122,23 +264,37 @@ def run_serve(host: str | None, port: int | None, workers: int | None) -> None:
     sys.exit(max((child.exitcode or 0) for child in children))
 
 
-def serve_one(host: str, port: int, reuse_port: bool) -> None:
+def preflight(settings: Settings, host: str, port: int, workers: int) -> None:
+    """What would stop every worker, checked once before any starts: each failure is one line, not one
+    per worker."""
+    from gateway.app import check_mongodb
+    from gateway.auth import Authenticator
+
+    if not settings.mongodb_uri:
+        raise ConfigurationError(
+            "no MongoDB: set LIVE_GATEWAY_MONGODB_URI (or MONGODB_URI), or run `live-gateway demo`"
+        )
+    Authenticator(settings.auth).check_configured()
+    if port:
+        check_port_free(host, port, "--port or LIVE_GATEWAY_PORT")
+    if workers > 1:
+        asyncio.run(check_mongodb(settings))
+
+
+def serve_one(host: str, port: int, reuse_port: bool, shutdown_timeout: float) -> None:
     from gateway.app import create_app
 
-    settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
     try:
-        web.run_app(
-            create_app(settings),
-            host=host,
-            port=port,
-            reuse_port=reuse_port or None,
-            access_log=None,
-            print=None,
-            loop=event_loop(settings.uvloop),
-        )
+        settings = load_settings()
+        configure_logging(settings.log_format, settings.log_level)
+        with asyncio.Runner(loop_factory=lambda: event_loop(settings.uvloop)) as runner:
+            runner.run(
+                serve_until_signalled(
+                    create_app(settings), host, port, shutdown_timeout=shutdown_timeout, reuse_port=reuse_port
+                )
+            )
     except ConfigurationError as exc:
-        sys.exit(f"live-gateway: {exc}")
+        sys.exit(f"live-gateway serve: {exc}")
 
 
 def event_loop(prefer_uvloop: bool) -> asyncio.AbstractEventLoop:
@@ -156,13 +312,10 @@ def event_loop(prefer_uvloop: bool) -> asyncio.AbstractEventLoop:
 def print_token(subject: str, role: Role, ttl: float) -> None:
     from gateway.auth import check_jwt_secret, issue_token
 
-    auth = Settings().auth
+    auth = load_settings().auth
     if auth.jwt_secret is None:
-        sys.exit("live-gateway token: set LIVE_GATEWAY_AUTH__JWT_SECRET to the gateway's HS256 secret")
-    try:
-        check_jwt_secret(auth.jwt_secret)
-    except ConfigurationError as exc:
-        sys.exit(f"live-gateway token: {exc}")
+        raise ConfigurationError("set LIVE_GATEWAY_AUTH__JWT_SECRET to the gateway's HS256 secret")
+    check_jwt_secret(auth.jwt_secret)
     print(
         issue_token(
             auth.jwt_secret.get_secret_value(),
@@ -187,7 +340,14 @@ def print_api_key(name: str, role: Role) -> None:
 def run_simulate(host: str, port: int, token: str) -> None:
     from gateway.simulators import SimulatorConfig, create_app
 
-    web.run_app(create_app(SimulatorConfig(token=token)), host=host, port=port)
+    configure_logging("text", "INFO")
+
+    async def simulate() -> None:
+        async with serving(create_app(SimulatorConfig(token=token)), host, port, shutdown_timeout=1.0) as url:
+            log.info("simulators listening on %s (control: %s/_sim/stats)", url, url)
+            await until_signalled()
+
+    asyncio.run(simulate())
 
 
 def export_schema(output: Path | None) -> None:
@@ -196,25 +356,11 @@ def export_schema(output: Path | None) -> None:
     sdl = build_schema().as_str() + "\n"
     if output is None:
         sys.stdout.write(sdl)
-    else:
-        output.write_text(sdl)
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    app: web.Application, host: str, port: int, prepare: Callable[[web.Application], Awaitable[object]] | None = None
-) -> AsyncIterator[None]:
-    """`app` on host:port until the block ends; `prepare` runs once the app has started, before the first
-    connection is accepted."""
-    runner = web.AppRunner(app)
-    await runner.setup()
+        return
     try:
-        if prepare is not None:
-            await prepare(app)
-        await web.TCPSite(runner, host, port).start()
-        yield
-    finally:
-        await runner.cleanup()
+        output.write_text(sdl)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write --output {output}: {exc.strerror}") from None
 
 
 @contextlib.asynccontextmanager
@@ -223,10 +369,13 @@ async def mongodb_for_demo(settings: Settings) -> AsyncIterator[str]:
     if settings.mongodb_uri:
         yield settings.mongodb_uri
         return
-    from gateway.store.embedded import EmbeddedMongo
+    from gateway.store.embedded import EmbeddedMongo, EmbeddedMongoError
 
     server = EmbeddedMongo(data_dir=Path(settings.data_dir) / "mongodb")
-    await asyncio.to_thread(server.start)
+    try:
+        await asyncio.to_thread(server.start)
+    except EmbeddedMongoError as exc:
+        raise ConfigurationError(f"embedded MongoDB (LIVE_GATEWAY_DATA_DIR={settings.data_dir}): {exc}") from None
     try:
         yield server.uri
     finally:
@@ -335,7 +484,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -> None:
+async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int, shutdown_timeout: float = 1.0) -> None:
     from gateway.app import create_app
     from gateway.auth import issue_token
     from gateway.keys import SERVICES
@@ -346,7 +495,7 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
     configure_logging("text", "INFO")
     token = "sim-token"
     sim_url = f"http://{host}:{sim_port}"
-    base = Settings()
+    base = load_settings()
     # Authentication stays on in the demo: the secret from the environment, else one kept in the data
     # directory (so tokens outlive a restart), and a token that GraphiQL starts with.
     auth = base.auth
@@ -370,7 +519,13 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
 
     async with (
         mongodb_for_demo(base) as mongodb_uri,
-        serving(create_simulators(SimulatorConfig(token=token)), host, sim_port),
+        serving(
+            create_simulators(SimulatorConfig(token=token)),
+            host,
+            sim_port,
+            setting="--sim-port",
+            shutdown_timeout=shutdown_timeout,
+        ),
     ):
         async with (
             aiohttp.ClientSession() as http,
@@ -396,7 +551,9 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int) -
                 "graphiql_headers": {"Authorization": f"Bearer {bearer}"} if graphiql_signed_in else {},
             }
         )
-        async with serving(create_app(settings), host, port, prepare=index_seeded_calls):
+        async with serving(
+            create_app(settings), host, port, shutdown_timeout=shutdown_timeout, prepare=index_seeded_calls
+        ):
             print(f"\nlive-gateway demo is up\n  GraphiQL:   http://{host}:{port}/graphql")
             print(f"  simulators: {sim_url} (control: {sim_url}/_sim/stats)")
             print(f"  MongoDB:    {mongodb_uri}")

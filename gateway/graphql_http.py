@@ -9,6 +9,7 @@ graphql-sse protocol's distinct-connections mode: one `next` event per result, t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from functools import cached_property
@@ -53,6 +54,7 @@ from gateway.media import (
 )
 from gateway.persisted import DOCUMENT_CHECKED, DocumentRefused, DocumentRequest
 from gateway.schema import EMPTY_DOCUMENT, operation_type_error
+from gateway.shutdown import GOING_AWAY, LONG_LIVED
 from gateway.websocket import GatewayTransportWSHandler, admit_socket
 
 #: the response media type this request negotiated
@@ -107,6 +109,11 @@ class TextWebSocketAdapter(AiohttpWebSocketAdapter):
 SCHEMA_PATH = "/schema.graphql"
 
 
+async def going_away(pumping: asyncio.Future[None]) -> None:
+    """End a stream's pump; its handler finishes the response."""
+    pumping.cancel()
+
+
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
     graphql_transport_ws_handler_class = GatewayTransportWSHandler
@@ -146,7 +153,10 @@ class GatewayView(GraphQLView[Context, None]):
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         if self.is_websocket_request(request):
-            return await self.run(request)
+            try:
+                return await self.run(request)
+            finally:
+                request.app[LONG_LIVED].unregister(request)
         accept = request.headers.get(hdrs.ACCEPT)
         media_type = EVENT_STREAM if self.serves_sse and prefers_event_stream(accept) else negotiate(accept)
         # A request refused before it runs is answered with a document, a stream's too: its status says why.
@@ -393,15 +403,34 @@ class GatewayView(GraphQLView[Context, None]):
         # Sent with the first byte, so set here rather than after the handler returns, as for a document.
         add_vary(response.headers, "Accept")
         await response.prepare(request)
-        try:
+
+        async def pump() -> None:
             async with aclosing(stream()) as chunks:
                 async for chunk in chunks:
                     await response.write(chunk.encode())
+
+        pumping = asyncio.ensure_future(pump())
+        # An event stream stays open as long as its subscription: when the server stops it is ended (the
+        # graphql-sse client reconnects elsewhere) rather than cut when the shutdown wait runs out.
+        long_lived = response.content_type == EVENT_STREAM
+        if long_lived:
+            request.app[LONG_LIVED].register(request, lambda: going_away(pumping))
+        try:
+            await pumping
             await response.write_eof()
+        except asyncio.CancelledError:
+            pumping.cancel()
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            await response.write_eof()  # ended by the server going away
         except (ClientConnectionResetError, ConnectionResetError):
             # The client went away (found by the next event or heartbeat): leaving the loop closed the stream,
             # and with it the subscription.
             pass
+        finally:
+            if long_lived:
+                request.app[LONG_LIVED].unregister(request)
         return response
 
     def encode_json(self, data: object) -> bytes:
@@ -421,4 +450,6 @@ class GatewayView(GraphQLView[Context, None]):
         # A message larger than a request body may be closes the socket with 1009 (message too big).
         ws = web.WebSocketResponse(protocols=[subprotocol] if subprotocol else [], max_msg_size=self.max_message_bytes)
         await ws.prepare(request)
+        # Closed with 1001 when the server stops, rather than cut when the shutdown wait runs out.
+        request.app[LONG_LIVED].register(request, lambda: ws.close(code=GOING_AWAY, message=b"server shutting down"))
         return ws

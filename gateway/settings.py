@@ -162,7 +162,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LIVE_GATEWAY_MONGODB_URI", "MONGODB_URI"),
         description="MongoDB to use; unset means the embedded server (demo only)",
     )
-    mongodb_database: str = "live_gateway"
+    mongodb_database: str = Field("live_gateway", description="the database the gateway keeps its collections in")
+    mongodb_connect_timeout: float = Field(
+        3.0, gt=0, description="seconds to wait at start for MongoDB to answer before giving up"
+    )
     mongodb_timeout: float = Field(
         2.0,
         gt=0,
@@ -197,6 +200,9 @@ class Settings(BaseSettings):
         15.0, gt=0, description="seconds between keep-alive comments on a quiet event stream (SSE)"
     )
     workers: int = Field(1, ge=1, description="server processes sharing the port (SO_REUSEPORT)")
+    shutdown_timeout: float = Field(
+        10.0, ge=0, description="seconds requests in flight get to finish once SIGTERM or SIGINT stops the server"
+    )
     uvloop: bool = Field(True, description="serve on uvloop's event loop where it is installed")
     log_format: str = Field("json", pattern="^(json|text)$", description="json: one JSON object per line")
     log_level: str = "INFO"

@@ -153,6 +153,9 @@ class EmbeddedMongo:
                 stdout=output,
                 stderr=output,
                 cwd=self.data_dir,
+                # Its own session: a Ctrl-C in the terminal goes to the whole foreground process group, and
+                # the server must outlive the gateway's graceful stop, which still writes to it; `stop` ends it.
+                start_new_session=True,
             )
 
     def _wait_until_ready(self) -> None:
