@@ -2,6 +2,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run PORT=9080 SIM_PORT=9081`: the demo's gateway and simulator ports
+PORT ?= 8080
+SIM_PORT ?= 8081
 
 .PHONY: run test e2e lint schema bench clean graphiql-assets
 
@@ -12,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/live-gateway demo
+	$(BIN)/live-gateway demo --port $(PORT) --sim-port $(SIM_PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
