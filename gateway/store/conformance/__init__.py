@@ -7,7 +7,7 @@ against a server to tell whether it keeps the meaning the store relies on.
 
 from __future__ import annotations
 
-from gateway.store.conformance import changes, claims, events, journal, leases
+from gateway.store.conformance import changes, claims, events, journal, leases, reads, records
 from gateway.store.conformance.registry import (
     Check,
     CheckResult,
@@ -19,7 +19,15 @@ from gateway.store.conformance.registry import (
     run_checks,
 )
 
-ALL_CHECKS: tuple[Check, ...] = (*journal.CHECKS, *leases.CHECKS, *claims.CHECKS, *changes.CHECKS, *events.CHECKS)
+ALL_CHECKS: tuple[Check, ...] = (
+    *journal.CHECKS,
+    *leases.CHECKS,
+    *claims.CHECKS,
+    *changes.CHECKS,
+    *events.CHECKS,
+    *reads.CHECKS,
+    *records.CHECKS,
+)
 
 __all__ = [
     "ALL_CHECKS",
