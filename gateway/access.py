@@ -87,7 +87,7 @@ def access_middleware(
         if authorization is None and api_key is None and is_websocket_handshake(request):
             return await handler(request)
         try:
-            principal = authenticator.authenticate(authorization, api_key)
+            principal = await authenticator.authenticate_async(authorization, api_key)
             request.app[RATE_LIMIT].check(principal)
         except Unauthenticated as exc:
             metrics.rejected.labels("unauthenticated").inc()

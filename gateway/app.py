@@ -28,6 +28,7 @@ from gateway.cors import cors_middleware, install_cors
 from gateway.graphiql import add_graphiql_assets, graphiql_page
 from gateway.graphql_http import SCHEMA_PATH, GatewayView
 from gateway.index import EventIndex
+from gateway.jwks import jwks_lifecycle
 from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
@@ -199,6 +200,11 @@ def schema_handler(schema: strawberry.Schema) -> Handler:
     return serve_schema
 
 
+async def jwks_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with jwks_lifecycle(app[AUTHENTICATOR].jwks):
+        yield
+
+
 def create_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings.auth)
     authenticator.check_configured()
@@ -221,6 +227,7 @@ def create_app(settings: Settings) -> web.Application:
     app[RATE_LIMIT] = CallerRateLimit(settings.limits.rate_limit)
     app[CALLER_SOCKETS] = CallerSockets(settings.limits.max_sockets_per_caller)
     shutdown.install(app)
+    app.cleanup_ctx.append(jwks_ctx)
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(
         background_task(

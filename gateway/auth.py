@@ -14,6 +14,7 @@ from jwt.algorithms import RSAAlgorithm
 from pydantic import SecretStr
 
 from gateway.errors import Unauthenticated
+from gateway.jwks import JwksKeys
 from gateway.settings import MIN_JWT_SECRET_BYTES, AuthSettings, ConfigurationError, Role
 
 API_KEY_HEADER = "X-API-Key"
@@ -62,17 +63,38 @@ class Authenticator:
     """Checks the credentials of a request against the settings' JWT keys and API keys."""
 
     def __init__(self, settings: AuthSettings) -> None:
-        self.settings = settings
-        self._api_keys = {key.sha256: key for key in settings.api_keys}
-        self._hs256 = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-        self._rs256_keys: dict[str | None, Any] = {}
+        self.jwks = JwksKeys(
+            settings.jwks_url,
+            settings.jwks_refresh_interval,
+            settings.jwks_min_refetch,
+            on_change=self._forget_verified,
+        )
         self._verified: dict[str, tuple[Principal, float]] = {}
+        self.configure(settings)
+
+    def configure(self, settings: AuthSettings) -> None:
+        """Takes these settings from now on (at start, and when they are reloaded); tokens verified under
+        the old ones are checked again."""
+        api_keys = {key.sha256: key for key in settings.api_keys}
+        rs256_keys: dict[str | None, Any] = {}
         if settings.jwt_public_key:
-            self._rs256_keys[None] = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(settings.jwt_public_key)
+            rs256_keys[None] = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(settings.jwt_public_key)
         if settings.jwks_file:
             jwks = jwt.PyJWKSet.from_json(settings.jwks_file.read_text())
             for key in jwks.keys:
-                self._rs256_keys[key.key_id] = key.key
+                rs256_keys[key.key_id] = key.key
+        # Everything above is read before anything changes: a bad new setting leaves the old ones in force.
+        self.settings = settings
+        self._api_keys = api_keys
+        self._hs256 = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        self._rs256_keys = rs256_keys
+        self.jwks.refresh_interval = settings.jwks_refresh_interval
+        self.jwks.min_refetch = settings.jwks_min_refetch
+        self.jwks.forget(settings.jwks_url)
+        self._forget_verified()
+
+    def _forget_verified(self) -> None:
+        self._verified.clear()
 
     @property
     def enabled(self) -> bool:
@@ -83,7 +105,7 @@ class Authenticator:
         if self.enabled and not self.settings.has_credentials:
             raise ConfigurationError(
                 "authentication is on but no credentials are configured: set LIVE_GATEWAY_AUTH__JWT_SECRET, "
-                "__JWT_PUBLIC_KEY, __JWKS_FILE or __API_KEYS (or LIVE_GATEWAY_AUTH__ENABLED=false)"
+                "__JWT_PUBLIC_KEY, __JWKS_FILE, __JWKS_URL or __API_KEYS (or LIVE_GATEWAY_AUTH__ENABLED=false)"
             )
         check_jwt_secret(self.settings.jwt_secret)
 
@@ -99,6 +121,16 @@ class Authenticator:
                 raise Unauthenticated("the Authorization header must be `Bearer <token>`")
             return self._from_jwt(token.strip())
         raise Unauthenticated(f"credentials required: a bearer token, or an API key in {API_KEY_HEADER}")
+
+    async def authenticate_async(self, authorization: str | None, api_key: str | None) -> Principal:
+        """`authenticate`, but a token signed by a key the JWKS URL did not have when last read has the key
+        set read again (at most once per `jwks_min_refetch` seconds) before it is refused."""
+        try:
+            return self.authenticate(authorization, api_key)
+        except UnknownSigningKey as exc:
+            if not await self.jwks.refresh_for(exc.kid):
+                raise
+        return self.authenticate(authorization, api_key)
 
     def _from_api_key(self, key: str) -> Principal:
         digest = hash_api_key(key)
@@ -122,6 +154,15 @@ class Authenticator:
         self._verified[token] = (principal, expires)
         return principal
 
+    def _rs256_key(self, kid: str | None) -> Any:
+        key = self._rs256_keys.get(kid) or self.jwks.keys.get(kid)
+        if key is None and kid is None:
+            key = self._rs256_keys.get(None)
+        # One key configured outright (a PEM, a one-key file) signs tokens that name no key, or another name.
+        if key is None and not self.jwks.url and len(self._rs256_keys) == 1:
+            key = next(iter(self._rs256_keys.values()))
+        return key
+
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
@@ -131,13 +172,11 @@ class Authenticator:
         key: Any
         if algorithm == "HS256" and self._hs256:
             key = self._hs256
-        elif algorithm == "RS256" and self._rs256_keys:
+        elif algorithm == "RS256" and (self._rs256_keys or self.jwks.url):
             kid = header.get("kid")
-            key = self._rs256_keys.get(kid) or (self._rs256_keys.get(None) if kid is None else None)
-            if key is None and len(self._rs256_keys) == 1:
-                key = next(iter(self._rs256_keys.values()))
+            key = self._rs256_key(kid if isinstance(kid, str) else None)
             if key is None:
-                raise Unauthenticated("the bearer token is signed by an unknown key")
+                raise UnknownSigningKey(kid if isinstance(kid, str) else None)
         else:
             raise Unauthenticated(f"bearer tokens signed with {algorithm!r} are not accepted")
         try:
@@ -169,6 +208,14 @@ class Authenticator:
             raise Unauthenticated(f"the bearer token's {self.settings.role_claim!r} claim names no known role")
         expires = float(claims["exp"])
         return Principal(name=f"sub:{claims['sub']}", role=role, valid_until=expires + self.settings.leeway), expires
+
+
+class UnknownSigningKey(Unauthenticated):
+    """A token signed by a key the gateway does not hold (yet: a JWKS URL may have it by now)."""
+
+    def __init__(self, kid: str | None) -> None:
+        super().__init__("the bearer token is signed by an unknown key")
+        self.kid = kid
 
 
 def _role_from(value: Any) -> Role | None:

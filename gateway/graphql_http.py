@@ -443,7 +443,7 @@ class GatewayView(GraphQLView[Context, None]):
         return Context.build(request, response, request.app[SERVICES], request[REQUEST_ID], request.get(PRINCIPAL))
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        admit_socket(context)
+        await admit_socket(context)
         return None
 
     async def create_websocket_response(self, request: web.Request, subprotocol: str | None) -> web.WebSocketResponse:

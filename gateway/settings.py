@@ -92,6 +92,11 @@ class AuthSettings(BaseModel):
     jwt_secret: SecretStr | None = Field(None, description="HS256 secret of bearer JWTs")
     jwt_public_key: str | None = Field(None, description="PEM public key of RS256 bearer JWTs")
     jwks_file: Path | None = Field(None, description="JWKS file with the public keys of RS256 bearer JWTs")
+    jwks_url: str | None = Field(None, description="JWKS URL with the public keys of RS256 bearer JWTs")
+    jwks_refresh_interval: float = Field(300.0, gt=0, description="seconds between reads of the JWKS URL")
+    jwks_min_refetch: float = Field(
+        30.0, ge=0, description="seconds at least between reads of the JWKS URL for tokens naming an unknown key"
+    )
     audience: str | None = Field(None, description="required `aud` of bearer JWTs")
     issuer: str | None = Field(None, description="required `iss` of bearer JWTs")
     role_claim: str = Field("role", description="JWT claim with the caller's role (a string or a list)")
@@ -100,7 +105,7 @@ class AuthSettings(BaseModel):
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self.jwt_secret or self.jwt_public_key or self.jwks_file or self.api_keys)
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks_file or self.jwks_url or self.api_keys)
 
 
 class LimitSettings(BaseModel):

@@ -88,14 +88,14 @@ def connection_credentials(params: dict[str, Any]) -> tuple[str | None, str | No
     )
 
 
-def admit_socket(context: Context) -> None:
+async def admit_socket(context: Context) -> None:
     """On `connection_init`: who the socket's caller is (unless the upgrade request's headers said so), their
     rate, and a place among their sockets. Raises `ConnectionRejectionError` or `SocketRefused`."""
     app = context.request.app
     if context.principal is None:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         try:
-            context.principal = app[AUTHENTICATOR].authenticate(*connection_credentials(params))
+            context.principal = await app[AUTHENTICATOR].authenticate_async(*connection_credentials(params))
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from exc
         # Credentials that came here were not seen by the access middleware: this is the socket's request.
