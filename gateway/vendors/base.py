@@ -159,17 +159,20 @@ class VendorClient:
         if not self.configured:
             raise VendorNotConfigured(self.vendor, f"{self.vendor.value} is not configured")
         url = URL(self._base + (route.format_map(self._path_values(path)) if path else route), encoded=True)
-        all_headers = vendor_headers()
-        all_headers.update(self.auth_headers())
+        # What identifies the read (credentials and the caller's own headers) is kept apart from what only
+        # traces it, so that two requests' reads of one object are the same read.
+        identity = self.auth_headers()
         if headers:
-            all_headers.update(headers)
+            identity.update(headers)
+        all_headers = vendor_headers()
+        all_headers.update(identity)
         body = None
         if json is not None:
             body = orjson.dumps(json)
             all_headers["Content-Type"] = "application/json"
         call = Call(method, route, url, body, params, all_headers)
         if method == "GET" and self.settings.deduplicate_reads:
-            key = read_key(method, str(url), params, all_headers)
+            key = read_key(method, str(url), params, identity)
             shared, joined = self.in_flight.share(key, lambda: self._send(call))
             if joined and self.saved_observer is not None:
                 self.saved_observer(self.vendor, method, route)

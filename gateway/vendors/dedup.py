@@ -2,8 +2,10 @@
 
 Two reads are identical when they have the same method, URL, query parameters and headers (the
 credentials among them), so an answer is only ever shared by callers that would have been sent the same
-one. Only reads are shared: a write is always sent on its own. The shared call runs in a task of its own,
-so that a caller that gives up (a cancelled request) does not cancel it for the others.
+one. The headers that only trace a call (`traceparent`, `X-Request-Id`) are not part of what is read: a
+shared call carries the trace of the request that started it. Only reads are shared: a write is always
+sent on its own. The shared call runs in a task of its own, so that a caller that gives up (a cancelled
+request) does not cancel it for the others.
 """
 
 from __future__ import annotations
