@@ -77,7 +77,9 @@ async def serving(
 
 
 async def until_signalled() -> signal.Signals:
-    """Wait for SIGINT or SIGTERM (the handlers are removed again once one arrives)."""
+    """Wait for SIGINT or SIGTERM. The handlers stay until the loop closes, so that a second signal (a
+    terminal's Ctrl-C reaches every worker, and the parent forwards it too) does not break the bounded stop
+    with a KeyboardInterrupt."""
     loop = asyncio.get_running_loop()
     received: asyncio.Future[signal.Signals] = loop.create_future()
 
@@ -87,11 +89,7 @@ async def until_signalled() -> signal.Signals:
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, arrived, sig)
-    try:
-        return await received
-    finally:
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
+    return await received
 
 
 async def serve_until_signalled(

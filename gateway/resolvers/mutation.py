@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import strawberry
 
 from gateway.context import GraphQLInfo
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, UnsupportedByVendor
 from gateway.ids import decode_global_id
 from gateway.lifecycle import Verb
 from gateway.model import Source
@@ -24,13 +24,15 @@ from gateway.types.mutations import (
     CreateLiveEventInput,
     CreateLiveEventPayload,
     DeleteLiveEventPayload,
+    InputWarning,
     LiveEventOperation,
     LiveEventPayload,
     RegisterForLiveEventInput,
     TargetFailure,
     UpdateLiveEventInput,
+    UpdateLiveEventPayload,
 )
-from gateway.vendors.base import EventChanges
+from gateway.vendors.base import EventChanges, SourceAdapter
 
 TARGET_SOURCES = {
     "loop_call": Source.LOOP_CALL,
@@ -91,6 +93,38 @@ def changes_of(given: UpdateLiveEventInput) -> EventChanges:
     return changes
 
 
+def change_fields(changes: EventChanges) -> list[tuple[str, object]]:
+    """The changes by input field name, in the input's order."""
+    return [
+        ("title", changes.title),
+        ("scheduledStart", changes.scheduled_start),
+        ("scheduledEnd", changes.scheduled_end),
+    ]
+
+
+def split_changes(adapter: SourceAdapter, changes: EventChanges) -> tuple[EventChanges, dict[str, str]]:
+    """The changes this vendor can make, and the given fields it cannot, each with why. A vendor that can be
+    updated but can make none of the given changes refuses them all, naming them."""
+    if not adapter.update_fields:
+        return changes, {}  # its update says it cannot be updated at all
+    given = [name for name, value in change_fields(changes) if value is not None]
+    dropped = {
+        name: adapter.update_drops.get(name, f"{adapter.source.value} cannot change it")
+        for name in given
+        if name not in adapter.update_fields
+    }
+    if len(dropped) == len(given):
+        raise UnsupportedByVendor(adapter.vendor, "; ".join(f"{name}: {why}" for name, why in dropped.items()))
+    return (
+        EventChanges(
+            title=changes.title if "title" in adapter.update_fields else None,
+            scheduled_start=changes.scheduled_start if "scheduledStart" in adapter.update_fields else None,
+            scheduled_end=changes.scheduled_end if "scheduledEnd" in adapter.update_fields else None,
+        ),
+        dropped,
+    )
+
+
 @strawberry.type(description="Changes at the vendors; each answers with what the vendor now holds.")
 class Mutation:
     @strawberry.mutation(
@@ -112,7 +146,8 @@ class Mutation:
     ) -> CreateLiveEventPayload:
         context = info.context
         key = idempotency_key or context.request.headers.get("Idempotency-Key") or None
-        outcome = await context.services.operations.create(context.caller, to_create_request(input), key)
+        request = to_create_request(input)
+        outcome = await context.services.operations.create(context.caller, request, key)
         operation = outcome.operation
         made = {source: fresh(info, event) for source, event in outcome.created.items()}
         stored = [
@@ -136,7 +171,15 @@ class Mutation:
             if not record.native_id
         ]
         return CreateLiveEventPayload(
-            operation_id=strawberry.ID(operation.id), events=events, failures=failures, replayed=outcome.replayed
+            operation_id=strawberry.ID(operation.id),
+            events=events,
+            failures=failures,
+            warnings=[
+                InputWarning(source=source, field=name, message=why)
+                for source in operation.targets
+                for name, why in context.services.adapters[source].dropped_from_create(request.spec(source)).items()
+            ],
+            replayed=outcome.replayed,
         )
 
     @strawberry.mutation(description="Start streaming (Streamloop).", permission_classes=OPERATOR)
@@ -161,17 +204,27 @@ class Mutation:
         return DeleteLiveEventPayload(deleted_id=id, event=event)
 
     @strawberry.mutation(
-        description="Change an event's title or schedule (Loop Live sessions, Streamloop).", permission_classes=OPERATOR
+        description="Change an event's title or schedule (Loop Live sessions: title and scheduledStart; "
+        "Streamloop: all three). What the vendor can change is applied and listed in `applied`; the rest is "
+        "left as it was and listed in `warnings`; when it can change nothing given, the update is refused "
+        "(UNSUPPORTED_BY_VENDOR, naming the fields).",
+        permission_classes=OPERATOR,
     )
     async def update_live_event(
         self,
         info: GraphQLInfo,
         id: EventId,
         input: Annotated[UpdateLiveEventInput, strawberry.argument(description="What to change.")],
-    ) -> LiveEventPayload:
+    ) -> UpdateLiveEventPayload:
         changes = changes_of(input)
-        return LiveEventPayload(
-            event=await run_verb(info, id, lambda adapter, native_id: adapter.update(native_id, changes))
+        source, _ = decode_global_id(id)
+        adapter = info.context.services.adapters[source]
+        applied, dropped = split_changes(adapter, changes)
+        event = await run_verb(info, id, lambda adapter, native_id: adapter.update(native_id, applied))
+        return UpdateLiveEventPayload(
+            event=event,
+            applied=[name for name, value in change_fields(applied) if value is not None],
+            warnings=[InputWarning(source=source, field=name, message=why) for name, why in dropped.items()],
         )
 
     @strawberry.mutation(

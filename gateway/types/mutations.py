@@ -179,17 +179,43 @@ class TargetFailure:
     retryable: bool = strawberry.field(description="Whether `retryLiveEventOperation` may succeed.")
 
 
+@strawberry.type(
+    description="Input a vendor could not take. It was not sent to that vendor; nothing else failed because of it."
+)
+class InputWarning:
+    source: EventSource = strawberry.field(description="The target (or the event's source) that could not take it.")
+    field: str = strawberry.field(description="The input field, as the mutation's input names it (`scheduledEnd`).")
+    message: str = strawberry.field(description="Why, for people.")
+
+
 @strawberry.type(description="What `createLiveEvent` made, per target.")
 class CreateLiveEventPayload:
     operation_id: strawberry.ID = strawberry.field(description="The journaled operation (`liveEventOperation`).")
     events: list[LiveEvent] = strawberry.field(description="The events made, one per target that succeeded.")
     failures: list[TargetFailure] = strawberry.field(description="The targets that did not get their event.")
+    warnings: list[InputWarning] = strawberry.field(
+        description="Per target, each given input field that vendor has nowhere to keep (a Loop call's "
+        "`scheduledEnd`, a Livepush stream's schedule): its event was made without it. Empty when every "
+        "target took everything."
+    )
     replayed: bool = strawberry.field(description="True when this answers an earlier request with the same key.")
 
 
 @strawberry.type(description="An event as its vendor answered a mutation.")
 class LiveEventPayload:
     event: LiveEvent | None = strawberry.field(description="The event now; null when the vendor no longer has it.")
+
+
+@strawberry.type(description="What `updateLiveEvent` changed at the vendor, and what it could not.")
+class UpdateLiveEventPayload:
+    event: LiveEvent | None = strawberry.field(description="The event now, as the vendor answered the change.")
+    applied: list[str] = strawberry.field(
+        description="The input fields the vendor changed (`title`, `scheduledStart`, `scheduledEnd`), in that order."
+    )
+    warnings: list[InputWarning] = strawberry.field(
+        description="The input fields this vendor cannot change, left as they were. When it can change none of "
+        "those given, the mutation is refused with UNSUPPORTED_BY_VENDOR instead."
+    )
 
 
 @strawberry.type(description="What `deleteLiveEvent` deleted.")

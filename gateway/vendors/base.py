@@ -400,6 +400,13 @@ class SourceAdapter(ABC):
     idempotent_create: ClassVar[bool] = False
     #: the GraphQL input path of this source's target, for naming a bad field
     target_path: ClassVar[str] = ""
+    #: createLiveEvent's common fields (by input name) this vendor has nowhere to keep, and why: the answer
+    #: warns of each one given, rather than dropping it in silence
+    create_drops: ClassVar[Mapping[str, str]] = {}
+    #: updateLiveEvent's fields (by input name) this vendor can change; empty when it cannot be updated
+    update_fields: ClassVar[frozenset[str]] = frozenset()
+    #: why it cannot change the others
+    update_drops: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, client: VendorClient) -> None:
         self.client = client
@@ -453,6 +460,16 @@ class SourceAdapter(ABC):
 
     async def register(self, native_id: str, *, role: str, guest_email: str | None) -> Event:
         raise self.unsupported("take registrations")
+
+    def dropped_from_create(self, spec: CreateSpec) -> dict[str, str]:
+        """The fields of `spec` given that this vendor does not keep, each with why."""
+        given = {
+            "scheduledStart": spec.scheduled_start,
+            "scheduledEnd": spec.scheduled_end,
+            "hostId": spec.host_id,
+            "metadata": spec.metadata or None,
+        }
+        return {name: why for name, why in self.create_drops.items() if given.get(name) is not None}
 
     def prepare_create(self, spec: CreateSpec, operation_id: str) -> dict[str, Any]:
         """The vendor's request body for `spec`, checked against the vendor's contract before anything is

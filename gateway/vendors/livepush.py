@@ -8,7 +8,7 @@ A stream's `zone` is an id string in the create answer and an object everywhere 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -210,6 +210,12 @@ def normalize_stream(stream: LivepushStream) -> Event:
 class LivepushStreamAdapter(SourceAdapter):
     source = Source.LIVEPUSH_STREAM
     target_path: ClassVar[str] = "targets.livepush"
+    create_drops: ClassVar[Mapping[str, str]] = {
+        "scheduledStart": "Livepush keeps no schedule",
+        "scheduledEnd": "Livepush keeps no schedule",
+        "hostId": "Livepush streams have no host",
+        "metadata": "Livepush keeps no metadata",
+    }
     contract: ClassVar[RequestContract] = RequestContract(VENDOR_NAME, target_path, {"name": "title"})
 
     client: LivepushClient

@@ -417,6 +417,7 @@ class LoopCallAdapter(SourceAdapter):
     source = Source.LOOP_CALL
     can_list: ClassVar[bool] = False  # Loop documents no way to list calls
     target_path: ClassVar[str] = "targets.loopCall"
+    create_drops: ClassVar[Mapping[str, str]] = {"scheduledEnd": "Loop Live calls have no scheduled end"}
     contract: ClassVar[RequestContract] = RequestContract(VENDOR_NAME, target_path, LOOP_COMMON_PATHS)
 
     client: LoopClient
@@ -458,6 +459,9 @@ class LoopCallAdapter(SourceAdapter):
 class LoopSessionAdapter(SourceAdapter):
     source = Source.LOOP_SESSION
     target_path: ClassVar[str] = "targets.loopSession"
+    create_drops: ClassVar[Mapping[str, str]] = {"scheduledEnd": "Loop Live sessions have no scheduled end"}
+    update_fields: ClassVar[frozenset[str]] = frozenset({"title", "scheduledStart"})
+    update_drops: ClassVar[Mapping[str, str]] = create_drops
     contract: ClassVar[RequestContract] = RequestContract(VENDOR_NAME, target_path, LOOP_COMMON_PATHS)
     #: sessions asked for per page while looking for an interrupted create
     find_page_size: ClassVar[int] = 100

@@ -339,6 +339,11 @@ class StreamloopStreamAdapter(SourceAdapter):
     source = Source.STREAMLOOP_STREAM
     idempotent_create: ClassVar[bool] = True
     target_path: ClassVar[str] = "targets.streamloop"
+    create_drops: ClassVar[Mapping[str, str]] = {
+        "hostId": "Streamloop streams have no host",
+        "metadata": "Streamloop keeps no metadata",
+    }
+    update_fields: ClassVar[frozenset[str]] = frozenset({"title", "scheduledStart", "scheduledEnd"})
     contract: ClassVar[RequestContract] = RequestContract(
         VENDOR_NAME,
         target_path,
