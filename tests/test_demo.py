@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gateway.cli import is_loopback
 from tests.demo_harness import SEEDED_PER_SOURCE, graphql, running_demo
 
 STATS = "{ liveEventStats { total bySource { source count } } liveEvents(first: 1) { totalCount } }"
@@ -60,3 +61,8 @@ def test_a_secret_from_the_environment_is_used_and_not_stored(tmp_path: Path) ->
         assert demo.printed(r"JWT secret \(([^)]+)\)") == "LIVE_GATEWAY_AUTH__JWT_SECRET"
         assert demo.printed(r"LIVE_GATEWAY_AUTH__JWT_SECRET='([^']+)'") == secret
     assert not (tmp_path / "jwt-secret").exists()
+
+
+def test_graphiql_is_signed_in_only_where_the_demo_listens_on_this_machine_alone() -> None:
+    assert all(is_loopback(host) for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"))
+    assert not any(is_loopback(host) for host in ("0.0.0.0", "::", "192.0.2.10", "demo.example.com"))

@@ -43,9 +43,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        # Every name resolves to nothing, so no host but the gateway's loopback address can be reached.
+        # No host but this machine can be reached: every name resolves to nothing, and every connection
+        # elsewhere (an address, a websocket) goes to a proxy that is not there; Chromium never proxies loopback.
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+            executable_path=CHROMIUM,
+            args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9"],
         )
         try:
             yield chromium
