@@ -10,6 +10,7 @@ graphql-sse protocol's distinct-connections mode: one `next` event per result, t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from functools import cached_property
@@ -34,12 +35,12 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from gateway.access import error_response, is_graphiql_page, is_websocket_handshake
-from gateway.auth import API_KEY_HEADER
+from gateway.auth import API_KEY_HEADER, Principal
 from gateway.context import Context
 from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.graphiql import graphiql_response
-from gateway.keys import PRINCIPAL, REQUEST_ID, SERVICES
+from gateway.keys import CALLER_SOCKETS, PRINCIPAL, REQUEST_ID, SERVICES
 from gateway.media import (
     EVENT_STREAM,
     GRAPHQL_RESPONSE,
@@ -53,6 +54,7 @@ from gateway.media import (
     prefers_event_stream,
 )
 from gateway.persisted import DOCUMENT_CHECKED, DocumentRefused, DocumentRequest
+from gateway.ratelimit import TooManySockets
 from gateway.schema import EMPTY_DOCUMENT, operation_type_error
 from gateway.shutdown import GOING_AWAY, LONG_LIVED
 from gateway.websocket import GatewayTransportWSHandler, admit_socket
@@ -399,20 +401,54 @@ class GatewayView(GraphQLView[Context, None]):
         sub_response: web.Response,
         headers: Mapping[str, str],
     ) -> web.StreamResponse:
+        # An event stream stays open as long as its subscription: it holds one of its caller's connections
+        # (as a websocket does), ends when the caller's credentials do, and when the server stops it is
+        # ended (the graphql-sse client reconnects elsewhere) rather than cut when the shutdown wait runs out.
+        long_lived = headers.get("Content-Type") == EVENT_STREAM
+        principal = request.get(PRINCIPAL) if long_lived else None
+        if principal is not None:
+            try:
+                request.app[CALLER_SOCKETS].open(principal)
+            except TooManySockets as exc:
+                return error_response(request, exc, 429)
+        try:
+            return await self._stream_response(request, stream, sub_response, headers, long_lived, principal)
+        finally:
+            if principal is not None:
+                request.app[CALLER_SOCKETS].close(principal)
+
+    async def _stream_response(
+        self,
+        request: web.Request,
+        stream: Callable[[], AsyncGenerator[str, None]],
+        sub_response: web.Response,
+        headers: Mapping[str, str],
+        long_lived: bool,
+        principal: Principal | None,
+    ) -> web.StreamResponse:
         response = web.StreamResponse(status=sub_response.status, headers={**sub_response.headers, **headers})
         # Sent with the first byte, so set here rather than after the handler returns, as for a document.
         add_vary(response.headers, "Accept")
         await response.prepare(request)
+        valid_until = principal.valid_until if principal is not None else None
 
         async def pump() -> None:
             async with aclosing(stream()) as chunks:
-                async for chunk in chunks:
+                while True:
+                    deadline = asyncio.timeout(None if valid_until is None else max(0.0, valid_until - time.time()))
+                    try:
+                        async with deadline:
+                            chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError:
+                        if not deadline.expired():
+                            raise
+                        await response.write(self._credentials_expired().encode())
+                        return
                     await response.write(chunk.encode())
 
         pumping = asyncio.ensure_future(pump())
-        # An event stream stays open as long as its subscription: when the server stops it is ended (the
-        # graphql-sse client reconnects elsewhere) rather than cut when the shutdown wait runs out.
-        long_lived = response.content_type == EVENT_STREAM
         if long_lived:
             request.app[LONG_LIVED].register(request, lambda: going_away(pumping))
         try:
@@ -432,6 +468,13 @@ class GatewayView(GraphQLView[Context, None]):
             if long_lived:
                 request.app[LONG_LIVED].unregister(request)
         return response
+
+    def _credentials_expired(self) -> str:
+        """The end of an event stream whose caller's credentials ran out: the reason, coded, then complete."""
+        transport = self._stream_transport_map[SSETransport.protocol]
+        expired = Unauthenticated("the credentials have expired")
+        error = {"message": expired.message, "extensions": expired.extensions()}
+        return transport.encode_next({"errors": [error]}, self.encode_json_string) + transport.encode_complete()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -48,6 +48,10 @@ class CallerSockets:
             raise TooManySockets(f"at most {self.limit} sockets per caller are open at once; close one first")
         self._open[principal.name] += 1
 
+    def held(self, name: str) -> int:
+        """How many the caller called `name` holds open now."""
+        return self._open[name]
+
     def close(self, principal: Principal) -> None:
         self._open[principal.name] -= 1
         if self._open[principal.name] <= 0:

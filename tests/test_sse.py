@@ -16,9 +16,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.settings import LimitSettings, Role
+from gateway.keys import CALLER_SOCKETS
+from gateway.settings import AuthSettings, LimitSettings, Role
 from tests.conftest import Sim
-from tests.gateway_harness import Gateway, auth_header
+from tests.gateway_harness import JWT_SECRET, Gateway, auth_header, token_for
 from tests.test_live_updates import STATS, UPDATED, create
 
 SSE = {"Accept": "text/event-stream"}
@@ -154,12 +155,12 @@ BAD_REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("case", [name for name in BAD_REQUESTS if name != "too deep"])
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
 async def test_errors_carry_the_codes_they_carry_over_http(
     make_gateway: Callable[..., Any], sim: Sim, case: str
 ) -> None:
     query, variables = BAD_REQUESTS[case]
-    limits = LimitSettings(max_aliases=3, max_cost=500)
+    limits = LimitSettings(max_depth=3, max_aliases=3, max_cost=500)
     async with make_gateway(limits=limits) as gateway:
         body: dict[str, Any] = {"query": query, "variables": variables or {}}
         if case == "unknown operation":
@@ -297,3 +298,52 @@ async def test_the_graphql_sse_client_is_refused_without_valid_credentials(
     bad = {"Authorization": "Bearer not-a-token"}
     async with node_client(sse_client, gateway, UPDATED, {}, 1, bad) as client:
         assert await client.line() == {"error": "Server responded with 401: Unauthorized", "status": 401}
+
+
+async def test_streams_count_against_the_callers_connections(make_gateway: Callable[..., Any], sim: Sim) -> None:
+    limits = LimitSettings(max_sockets_per_caller=1)
+    async with make_gateway(limits=limits, sse_heartbeat_interval=0.1) as gateway:
+        async with sse(gateway, UPDATED) as first:
+            assert first.status == 200
+            await subscribers_become(gateway, 1)
+            async with sse(gateway, UPDATED) as second:
+                assert second.status == 429
+                assert (await second.json())["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+            # A websocket of the same caller counts against the same limit.
+            async with gateway.http.ws_connect(f"{gateway.url}/graphql", protocols=["graphql-transport-ws"]) as ws:
+                await ws.send_json({"type": "connection_init", "payload": {}})
+                closed = await ws.receive(timeout=5)
+                assert (closed.type, closed.data) == (aiohttp.WSMsgType.CLOSE, 4429)
+            # Another caller is not held back by this one.
+            async with sse(gateway, UPDATED, headers=auth_header(Role.VIEWER, "someone-else")) as other:
+                assert other.status == 200
+        # Closing the stream gave its place back (once the server saw it closed).
+        async with asyncio.timeout(5):
+            while gateway.server.app[CALLER_SOCKETS].held("sub:tester"):  # noqa: ASYNC110 (the gateway's state)
+                await asyncio.sleep(0.01)
+        async with sse(gateway, "{ vendors { vendor } }") as again:
+            assert again.status == 200
+            await all_events(again)
+
+
+async def test_a_stream_ends_when_its_token_expires(make_gateway: Callable[..., Any], sim: Sim) -> None:
+    async with make_gateway(auth=AuthSettings(jwt_secret=JWT_SECRET, leeway=0)) as gateway:
+        short_lived = {"Authorization": f"Bearer {token_for(Role.VIEWER, 'brief', ttl=1)}"}
+        async with sse(gateway, UPDATED, headers=short_lived) as resp:
+            assert resp.status == 200
+            received = await all_events(resp)
+        await subscribers_become(gateway, 0)
+    assert received == [
+        (
+            "next",
+            {
+                "errors": [
+                    {
+                        "message": "the credentials have expired",
+                        "extensions": {"code": "UNAUTHENTICATED", "retryable": False},
+                    }
+                ]
+            },
+        ),
+        ("complete", None),
+    ]
