@@ -3,6 +3,7 @@ lands on its own document or nowhere, on the server in use (the embedded one, or
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,11 @@ from gateway.model import Source, utcnow
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.journal import OperationJournal, TargetRecord, TargetState
 from gateway.store.leases import Leases
+from gateway.store.mongo import FORCE_DOCUMENT_REWRITE
+from tests.conftest import Sim
+from tests.gateway_harness import Gateway
+from tests.test_crash_recovery import vendor_objects_titled
+from tests.test_mutations import create, create_input
 
 pytestmark = pytest.mark.mongodb
 
@@ -86,3 +92,34 @@ async def test_an_idempotency_key_is_released_only_by_its_own_operation(mongo_db
 
     held = await records.claim("caller", "key-2", "hash", "op_3")
     assert held is not None and held.operation_id == "op_2"
+
+
+RETRY = "mutation($id: ID!) { retryLiveEventOperation(operationId: $id) { state targets { source state } } }"
+
+
+async def test_concurrent_retries_run_their_operation_once_and_touch_no_other(sim: Sim, gateway: Gateway) -> None:
+    journal = gateway.services.store.journal
+    neighbour = (await create(gateway, create_input("Neighbour", livepush={"category": "SIMULCAST"})))["data"]
+    neighbour_id = neighbour["createLiveEvent"]["operationId"]
+    # As every finished operation's is a while later: its lease ran out.
+    ran_out = {"lease_until": utcnow() - timedelta(minutes=1), "lease_until_us": 0}
+    await journal.collection.update_one({"_id": neighbour_id}, {"$set": ran_out, **FORCE_DOCUMENT_REWRITE})
+    await sim.control("POST", "faults", {"livepush": {"error_rate": 1.0, "error_status": 500}})
+    failed = (await create(gateway, create_input("Retried", livepush={"category": "SIMULCAST"})))["data"]
+    assert [f["source"] for f in failed["createLiveEvent"]["failures"]] == ["LIVEPUSH_STREAM"]
+    await sim.control("POST", "faults", {"livepush": {}})
+    before = await journal.collection.find_one({"_id": neighbour_id})
+
+    answers = await asyncio.gather(
+        *(gateway.query(RETRY, {"id": failed["createLiveEvent"]["operationId"]}) for _ in range(4))
+    )
+
+    ran = [a for a in answers if "errors" not in a]
+    refused = [a["errors"][0]["extensions"].get("reason") for a in answers if "errors" in a]
+    assert ran and set(refused) <= {"OPERATION_RUNNING"}
+    assert all(a["data"]["retryLiveEventOperation"]["state"] == "DONE" for a in ran)
+    assert await journal.collection.find_one({"_id": neighbour_id}) == before
+    assert await vendor_objects_titled(sim, "Retried") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
+    assert await vendor_objects_titled(sim, "Neighbour") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
+    await gateway.services.operations.reconcile()
+    assert await vendor_objects_titled(sim, "Retried") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
