@@ -32,6 +32,7 @@ from gateway.jwks import jwks_lifecycle
 from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
+from gateway.loaders import MissingIds
 from gateway.media import JSON
 from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
@@ -139,6 +140,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             hub=ChangeHub(store.changes, settings.changes_poll_interval, on_change=store.events.memo.invalidate),
             metrics=app[METRICS],
             documents=PersistedDocuments(store.documents, settings.documents),
+            vendor_budget=CallerRateLimit(settings.limits.vendor_call_budget, "vendor calls"),
+            missing=MissingIds(
+                {source: getattr(settings, source.vendor.value.lower()).not_found_for for source in adapters}
+            ),
         )
         yield
         await store.events.settled()

@@ -13,11 +13,12 @@ from gateway.errors import GatewayError
 from gateway.index import EventIndex
 from gateway.lifecycle import Lifecycle
 from gateway.live import ChangeHub
-from gateway.loaders import EventLoader
+from gateway.loaders import EventLoader, MissingIds
 from gateway.model import Source, Vendor
 from gateway.observability import Metrics
 from gateway.operations import OperationRunner
 from gateway.persisted import PersistedDocuments
+from gateway.ratelimit import CallerRateLimit
 from gateway.settings import Settings
 from gateway.shared import SharedComputations
 from gateway.store import Store
@@ -38,6 +39,10 @@ class Services:
     hub: ChangeHub
     metrics: Metrics
     documents: PersistedDocuments
+    #: each caller's budget of vendor calls
+    vendor_budget: CallerRateLimit
+    #: ids the vendors said they do not have, remembered briefly
+    missing: MissingIds
     #: computations that equal subscriptions share
     shared: SharedComputations = field(default_factory=SharedComputations)
 
@@ -83,7 +88,9 @@ class Context:
             services=services,
             request_id=request_id,
             principal=principal,
-            loader=EventLoader(services.adapters, services.store, services.fresh_for(), services.metrics),
+            loader=EventLoader(
+                services.adapters, services.store, services.fresh_for(), services.metrics, services.missing
+            ),
         )
 
 

@@ -6,6 +6,10 @@ so `liveEvents(first: 100) { edges { node { id title } } }` costs 1 + 100 x 4. S
 arguments as execution will see them: coerced, with variables' values and defaults (`$n: Int = 100`, a
 JSON `100.0`); a page without one counts at the default list size. Introspection of the schema
 (`__schema`, `__type`) costs a fixed amount, its selection included; `__typename` costs nothing.
+
+A root field that can call vendors adds `vendor_call_cost` for each call it can make: one for `node` or a
+verb, one per id for `nodes`, one per source for what reads the index (which it may refresh), one per
+target for a create or a retry. So a batch of ids costs what asking its vendors costs, not what its fields do.
 """
 
 from __future__ import annotations
@@ -52,6 +56,24 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 LIMIT_MESSAGES = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than")
 SIZE_ARGUMENTS = ("first", "last")
 BATCH_ARGUMENT = "ids"
+#: root fields that can call vendors, and how many calls one can make (None: one per id in `ids`)
+VENDOR_CALLS: Mapping[str, int | None] = {
+    "node": 1,
+    "liveEvent": 1,
+    "nodes": None,
+    "liveEvents": 4,
+    "liveEventStats": 4,
+    "liveEventStatsUpdated": 4,
+    "createLiveEvent": 4,
+    "retryLiveEventOperation": 4,
+    "startLiveEvent": 1,
+    "stopLiveEvent": 1,
+    "cancelLiveEvent": 1,
+    "deleteLiveEvent": 1,
+    "updateLiveEvent": 1,
+    "refreshLiveEvent": 1,
+    "registerForLiveEvent": 1,
+}
 #: the fields that introspect the schema, each costing `LimitSettings.introspection_cost`
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 #: no reported cost exceeds this, so that absurd sizes (an Int literal past 32 bits) stay a number JSON can carry
@@ -103,8 +125,11 @@ class QueryCost:
         variables: Mapping[str, Any],
         default_size: int,
         introspection_cost: int,
+        vendor_call_cost: int = 0,
     ) -> None:
         self.schema = schema
+        self.vendor_call_cost = vendor_call_cost
+        self.root: GraphQLNamedType | None = None
         self.fragments = fragments
         self.raw_variables = variables
         self.variables: VariableValues | None = None
@@ -120,6 +145,7 @@ class QueryCost:
         if isinstance(coerced, list):
             return None
         self.variables = coerced
+        self.root = root
         return self._selection(operation.selection_set, root, frozenset())
 
     def _selection(self, selection_set: SelectionSetNode, parent: GraphQLNamedType, seen: frozenset[str]) -> int:
@@ -151,10 +177,18 @@ class QueryCost:
         definition = parent.fields.get(name)  # type: ignore[attr-defined]
         if definition is None:
             return 1
+        size = self._size(node, definition)
+        calls = self._vendor_calls(name, parent, size)
         if node.selection_set is None:
-            return 1
+            return 1 + calls
         child = self._selection(node.selection_set, get_named_type(definition.type), seen)
-        return min(COST_CEILING, 1 + self._size(node, definition) * child)
+        return min(COST_CEILING, 1 + calls + size * child)
+
+    def _vendor_calls(self, name: str, parent: GraphQLNamedType, size: int) -> int:
+        if parent is not self.root or name not in VENDOR_CALLS:
+            return 0
+        calls = VENDOR_CALLS[name]
+        return self.vendor_call_cost * (size if calls is None else calls)
 
     def _size(self, node: FieldNode, definition: GraphQLField) -> int:
         if BATCH_ARGUMENT not in definition.args and not any(name in definition.args for name in SIZE_ARGUMENTS):
@@ -181,10 +215,11 @@ class CostLimiter(SchemaExtension):
     validation cache came first, it validates the document itself.
     """
 
-    def __init__(self, max_cost: int, default_size: int, introspection_cost: int) -> None:
+    def __init__(self, max_cost: int, default_size: int, introspection_cost: int, vendor_call_cost: int = 0) -> None:
         self.max_cost = max_cost
         self.default_size = default_size
         self.introspection_cost = introspection_cost
+        self.vendor_call_cost = vendor_call_cost
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -202,7 +237,9 @@ class CostLimiter(SchemaExtension):
         self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
     ) -> GraphQLError | None:
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        cost = QueryCost(schema, fragments, variables, self.default_size, self.introspection_cost)
+        cost = QueryCost(
+            schema, fragments, variables, self.default_size, self.introspection_cost, self.vendor_call_cost
+        )
         name = self.execution_context.operation_name
         for operation in document.definitions:
             if not isinstance(operation, OperationDefinitionNode):
@@ -293,5 +330,7 @@ def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension
         partial(DocumentCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(AddValidationRules, rules),
         partial(TextValidationCache, DOCUMENT_CACHE_SIZE),
-        partial(CostLimiter, limits.max_cost, limits.default_list_size, limits.introspection_cost),
+        partial(
+            CostLimiter, limits.max_cost, limits.default_list_size, limits.introspection_cost, limits.vendor_call_cost
+        ),
     ]

@@ -10,7 +10,8 @@ cached copy is served marked stale; an error only when nothing is cached.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from aiodataloader import DataLoader
@@ -31,6 +32,41 @@ EventKey = tuple[Source, str]
 LoadResult = Loaded | None | VendorError
 
 
+class MissingIds:
+    """Ids a vendor said it does not have (and the cache never held), per source: answered as missing without
+    asking again for the source's `not_found_for` seconds, so that asking for made-up ids over and over costs
+    the vendor one call each, not one per request."""
+
+    #: ids remembered at most (the oldest are forgotten first)
+    MAX_IDS = 100_000
+
+    def __init__(self, ttl: Mapping[Source, float], clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._until: dict[EventKey, float] = {}
+
+    def knows(self, key: EventKey) -> bool:
+        until = self._until.get(key)
+        if until is None:
+            return False
+        if self._clock() < until:
+            return True
+        del self._until[key]
+        return False
+
+    def remember(self, key: EventKey) -> None:
+        ttl = self.ttl.get(key[0], 0.0)
+        if ttl <= 0:
+            return
+        self._until.pop(key, None)
+        if len(self._until) >= self.MAX_IDS:
+            self._until.pop(next(iter(self._until)))
+        self._until[key] = self._clock() + ttl
+
+    def forget(self, key: EventKey) -> None:
+        self._until.pop(key, None)
+
+
 class EventLoader(DataLoader):  # type: ignore[misc]
     def __init__(
         self,
@@ -38,12 +74,14 @@ class EventLoader(DataLoader):  # type: ignore[misc]
         store: Store,
         fresh_for: dict[Source, float],
         metrics: Metrics | None = None,
+        missing: MissingIds | None = None,
     ) -> None:
         super().__init__()
         self.adapters = adapters
         self.store = store
         self.fresh_for = fresh_for
         self.metrics = metrics
+        self.missing = missing or MissingIds({})
 
     async def batch_load_fn(self, keys: Sequence[EventKey]) -> list[LoadResult]:
         now = utcnow()
@@ -55,11 +93,14 @@ class EventLoader(DataLoader):  # type: ignore[misc]
         )
         results: dict[EventKey, LoadResult] = {}
         misses: dict[Source, list[str]] = {}
+        # Ids a vendor said lately it does not have are not asked again (a cached copy is still served).
+        known_missing = {key for key in served if self.missing.knows(key)}
         if all(self.fresh_for[source] == 0 for source, _ in served):
             # No cached copy can be fresh enough, so the vendors are asked at once and the cache is read
             # meanwhile (for a stale copy should a vendor fail, and for fields a listing leaves out).
             for source, native_id in served:
-                misses.setdefault(source, []).append(native_id)
+                if (source, native_id) not in known_missing:
+                    misses.setdefault(source, []).append(native_id)
             answers, cached = await asyncio.gather(self._ask(misses), self._cached(served))
         else:
             cached = await self._cached(served)
@@ -67,9 +108,12 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 hit = cached.get(key)
                 if hit is not None and hit.age(now) <= self.fresh_for[key[0]]:
                     results[key] = Loaded(hit.event, hit.fetched_at, ServedFrom.CACHE)
-                else:
+                elif key not in known_missing:
                     misses.setdefault(key[0], []).append(key[1])
             answers = await self._ask(misses)
+        for key in known_missing - results.keys():
+            hit = cached.get(key)
+            results[key] = None if hit is None else Loaded(hit.event, hit.fetched_at, ServedFrom.CACHE)
         if self.metrics:
             for source in {key[0] for key in served}:
                 self.metrics.cache(source, "hit", sum(1 for key in results if key[0] is source))
@@ -111,6 +155,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 key = (source, native_id)
                 hit = cached.get(key)
                 if isinstance(outcome, Event):
+                    self.missing.forget(key)
                     if hit is not None:
                         # What is known stays known, as in the store.
                         outcome.extra = outcome.extra_over(hit.event)
@@ -121,6 +166,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                     # index and this read agree; one we never knew does not exist.
                     if hit is None:
                         results[key] = None
+                        self.missing.remember(key)
                     else:
                         gone = hit.event.deleted()
                         writes.append(gone)

@@ -1,26 +1,32 @@
-"""What one caller may use: requests per moving window (in the `limits` notation, `1200/minute`), and
-websockets open at once."""
+"""What one caller may use: requests per moving window (in the `limits` notation, `1200/minute`), vendor
+calls per window, and websockets open at once."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from strawberry.extensions import SchemaExtension
 
 from gateway.auth import Principal
-from gateway.errors import GatewayError, RateLimited
+from gateway.errors import GatewayError, RateLimited, VendorCallsSpent
+from gateway.model import Vendor
+from gateway.vendors.base import vendor_call_spender
 
 
 class CallerRateLimit:
     """A moving window per caller, per replica: a caller spread over N replicas gets up to N times the rate."""
 
-    def __init__(self, limit: str) -> None:
+    def __init__(self, limit: str, counted: str = "requests") -> None:
         self._item: RateLimitItem | None = parse(limit) if limit else None
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        #: what is counted, for the message (`requests`, `vendor calls`)
+        self.counted = counted
 
     def check(self, principal: Principal) -> None:
         if self._item is None:
@@ -28,7 +34,9 @@ class CallerRateLimit:
         if not self._limiter.hit(self._item, principal.name):
             stats = self._limiter.get_window_stats(self._item, principal.name)
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-            raise RateLimited(f"more than {self._item} requests; try again in {retry_after} s", retry_after=retry_after)
+            raise RateLimited(
+                f"more than {self._item} {self.counted}; try again in {retry_after} s", retry_after=retry_after
+            )
 
 
 class TooManySockets(GatewayError):
@@ -56,3 +64,34 @@ class CallerSockets:
         self._open[principal.name] -= 1
         if self._open[principal.name] <= 0:
             del self._open[principal.name]
+
+
+def vendor_call_spender_for(budget: CallerRateLimit, principal: Principal) -> Callable[[Vendor], None]:
+    def spend(vendor: Vendor) -> None:
+        try:
+            budget.check(principal)
+        except RateLimited as exc:
+            raise VendorCallsSpent(vendor, exc.message, retry_after=exc.retry_after or 1) from exc
+
+    return spend
+
+
+class VendorCallBudget(SchemaExtension):
+    """Charges each vendor call an operation makes to its caller's budget (`LIMITS__VENDOR_CALL_BUDGET`),
+    over every transport alike; a call beyond it fails as RATE_LIMITED without being sent."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        principal = getattr(context, "principal", None)
+        services = getattr(context, "services", None)
+        if principal is None or services is None:
+            yield
+            return
+        token = vendor_call_spender.set(vendor_call_spender_for(services.vendor_budget, principal))
+        try:
+            yield
+        finally:
+            try:
+                vendor_call_spender.reset(token)
+            except ValueError:  # the operation ended in another context (a subscription's generator)
+                vendor_call_spender.set(None)

@@ -22,6 +22,7 @@ from gateway.errors import GatewayError, StoreUnavailable
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
 from gateway.observability import OperationMetrics, tracing_extensions
 from gateway.persisted import TrustedDocumentsOnly
+from gateway.ratelimit import VendorCallBudget
 from gateway.resolvers.mutation import Mutation
 from gateway.resolvers.query import Query
 from gateway.resolvers.subscription import Subscription
@@ -178,6 +179,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             TrustedDocumentsOnly,
             ErrorCodes,
             OperationMetrics,
+            VendorCallBudget,
             *tracing_extensions(settings.otel_enabled),
         ],
     )

@@ -21,6 +21,14 @@ class VendorSettings(BaseModel):
     connect_timeout: float = Field(2.0, gt=0, description="seconds to open a connection")
     read_timeout: float = Field(5.0, gt=0, description="seconds to wait for a whole answer")
     max_concurrency: int = Field(16, ge=1, description="vendor requests in flight at once, per replica")
+    slot_wait: float = Field(
+        10.0,
+        gt=0,
+        description="seconds a call waits for one of the max_concurrency slots; the wait is no vendor failure",
+    )
+    not_found_for: float = Field(
+        30.0, ge=0, description="seconds an id the vendor said it does not have is answered as missing without asking"
+    )
     retries: int = Field(2, ge=0, le=10, description="extra attempts for an idempotent call that failed on the way")
     retry_backoff: float = Field(0.1, ge=0, description="seconds before the first retry; doubles, with full jitter")
     retry_after_max: float = Field(
@@ -124,6 +132,12 @@ class LimitSettings(BaseModel):
     max_sockets_per_caller: int = Field(16, ge=1, description="websockets one caller may hold open, per replica")
     max_subscriptions_per_socket: int = Field(
         32, ge=1, description="operations (subscriptions, and queries in flight) one websocket may run at once"
+    )
+    vendor_call_cost: int = Field(
+        10, ge=0, description="what each vendor call a field can make adds to a query's cost (nodes: one per id)"
+    )
+    vendor_call_budget: str = Field(
+        "600/minute", description="vendor calls per caller per replica, in `limits` notation; empty for none"
     )
     rate_limit: str = Field(
         "1200/minute", description="requests per caller per replica, in `limits` notation; empty for none"

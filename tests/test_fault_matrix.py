@@ -175,11 +175,12 @@ async def query_all(gw: Gateway, seeded: Seeded) -> dict[str, Any]:
 
 def test_worst_case_is_every_attempt_to_its_deadline_plus_every_wait() -> None:
     settings = VendorSettings.model_validate(TIGHT)
-    # Three attempts of 0.2 + 0.3 s, and between them two waits of at most 1.5 s (the longest Retry-After
-    # waited out, longer than the backoff's cap of 8 x 0.01 s).
-    assert worst_case_seconds(settings, idempotent=True) == pytest.approx(3 * 0.5 + 2 * 1.5)
-    # A plain create is sent once: one deadline, no wait.
-    assert worst_case_seconds(settings, idempotent=False) == pytest.approx(0.5)
+    # Three attempts, each a wait for a slot (slot_wait) then 0.2 + 0.3 s, and between them two waits of at
+    # most 1.5 s (the longest Retry-After waited out, longer than the backoff's cap of 8 x 0.01 s).
+    slot = settings.slot_wait
+    assert worst_case_seconds(settings, idempotent=True) == pytest.approx(3 * (slot + 0.5) + 2 * 1.5)
+    # A plain create is sent once: one slot's wait and one deadline, no wait between.
+    assert worst_case_seconds(settings, idempotent=False) == pytest.approx(slot + 0.5)
 
 
 def matrix() -> list[Any]:

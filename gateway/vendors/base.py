@@ -12,6 +12,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -27,6 +28,7 @@ from yarl import URL
 from gateway.errors import (
     UnsupportedByVendor,
     VendorAuthError,
+    VendorBusy,
     VendorConflict,
     VendorError,
     VendorNotConfigured,
@@ -80,6 +82,10 @@ CallObserver = Callable[[Vendor, str, str, str, float], None]
 SavedCallObserver = Callable[[Vendor, str, str], None]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+#: spends one vendor call of the budget of the caller whose operation is running (raising `VendorCallsSpent`
+#: when it is spent); unset for the gateway's own calls (the index refresher, the reconciler)
+vendor_call_spender: ContextVar[Callable[[Vendor], None] | None] = ContextVar("vendor_call_spender", default=None)
 
 
 def _outcome_label(error: VendorError) -> str:
@@ -208,23 +214,47 @@ class VendorClient:
         return {key: segment(value) for key, value in path.items()}
 
     async def _attempt(self, call: Call) -> VendorResponse:
+        spend = vendor_call_spender.get()
+        if spend is not None:
+            spend(self.vendor)  # the caller's budget of vendor calls; nothing is sent beyond it
         admission = self.breaker.check()
-        started = time.perf_counter()
         try:
-            response = await self._exchange(call)
-        except VendorError as error:
-            self._observe(call, _outcome_label(error), started)
-            if counts_against_vendor(error):
-                self.breaker.failed(admission)
-            else:
-                self.breaker.succeeded(admission)
-            raise
+            await self._take_slot()
         except BaseException:
             self.breaker.abandoned(admission)
             raise
+        try:
+            started = time.perf_counter()
+            try:
+                response = await self._exchange(call)
+            except VendorError as error:
+                self._observe(call, _outcome_label(error), started)
+                if counts_against_vendor(error):
+                    self.breaker.failed(admission)
+                else:
+                    self.breaker.succeeded(admission)
+                raise
+            except BaseException:
+                self.breaker.abandoned(admission)
+                raise
+        finally:
+            self._slots.release()
         self._observe(call, str(response.status), started)
         self.breaker.succeeded(admission)
         return response
+
+    async def _take_slot(self) -> None:
+        """One of the `max_concurrency` slots. Waiting for one is the gateway's own crowd: it is bounded by
+        `slot_wait`, and neither counts towards the exchange's deadline nor against the vendor."""
+        try:
+            async with asyncio.timeout(self.settings.slot_wait):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise VendorBusy(
+                self.vendor,
+                f"all {self.settings.max_concurrency} connections to {self.vendor.value} stayed busy for "
+                f"{self.settings.slot_wait} s; try again",
+            ) from exc
 
     def _observe(self, call: Call, outcome: str, started: float) -> None:
         if self.observer is not None:
@@ -232,11 +262,10 @@ class VendorClient:
 
     async def _exchange(self, call: Call) -> VendorResponse:
         try:
-            # One deadline over the wait for a slot and the exchange: no attempt outlasts connect + read,
-            # which is what the operation journal's leases count on.
+            # One deadline over the whole exchange: no attempt outlasts connect + read once it holds a slot,
+            # which is what the operation journal's leases count on (with the slot's wait before it).
             async with (
                 asyncio.timeout(self._deadline),
-                self._slots,
                 self.session.request(
                     call.method,
                     call.url,

@@ -159,8 +159,9 @@ def backoff(settings: VendorSettings) -> Callable[[RetryCallState], float]:
 
 
 def worst_case_seconds(settings: VendorSettings, *, idempotent: bool) -> float:
-    """The longest one client call can take: every attempt to its deadline, and every wait between."""
+    """The longest one client call can take: every attempt (its wait for a slot, then its exchange) to its
+    deadline, and every wait between."""
     attempts = 1 + (settings.retries if idempotent else 0)
-    deadline = settings.connect_timeout + settings.read_timeout
+    deadline = settings.slot_wait + settings.connect_timeout + settings.read_timeout
     longest_wait = max(settings.retry_backoff * BACKOFF_CAP, settings.retry_after_max)
     return attempts * deadline + (attempts - 1) * longest_wait
