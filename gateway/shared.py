@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,11 @@ class SharedComputations:
         computation = self._running.get(key)
         if computation is None:
             computation = self._running[key] = _Computation()
-            computation.task = asyncio.create_task(self._run(key, computation, start()), name=f"shared {key!r}")
+            # It belongs to no one subscriber's request: it runs in a context of its own (no request id, and
+            # its vendor calls charged to nobody's budget), and outlives whoever started it.
+            computation.task = asyncio.create_task(
+                self._run(key, computation, start()), name=f"shared {key!r}", context=contextvars.Context()
+            )
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
         if computation.latest:
             queue.put_nowait(computation.latest[0])
