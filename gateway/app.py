@@ -26,7 +26,7 @@ from gateway.background import background_task
 from gateway.context import Services
 from gateway.cors import cors_middleware, install_cors
 from gateway.graphiql import add_graphiql_assets, graphiql_page
-from gateway.graphql_http import SCHEMA_PATH, GatewayView
+from gateway.graphql_http import GRAPHQL_VIEW, SCHEMA_PATH, GatewayView
 from gateway.index import EventIndex
 from gateway.jwks import jwks_lifecycle
 from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, METRICS, RATE_LIMIT, REQUEST_ID, SERVICES, SETTINGS
@@ -263,6 +263,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.graphiql_headers, schema_url=None if settings.limits.introspection else SCHEMA_PATH
         ),
     )
+    app[GRAPHQL_VIEW] = view
     app.router.add_route("*", GRAPHQL_PATH, view)
     app.router.add_get(SCHEMA_PATH, schema_handler(schema))
     if settings.graphiql:

@@ -259,6 +259,8 @@ def run_serve(host: str | None, port: int | None, workers: int | None, shutdown_
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    if hasattr(signal, "SIGHUP"):  # every worker reloads its settings
+        signal.signal(signal.SIGHUP, forward)
     for child in children:
         child.join()
     sys.exit(max((child.exitcode or 0) for child in children))

@@ -37,7 +37,11 @@ class CorsPolicy:
     """The origins allowed by settings.cors; "*" admits any origin."""
 
     def __init__(self, settings: CorsSettings) -> None:
-        # Fails at start-up on a value that is not an origin, rather than never matching later.
+        self.configure(settings)
+
+    def configure(self, settings: CorsSettings) -> None:
+        """Takes these settings from now on (at start, and when they are reloaded)."""
+        # Fails on a value that is not an origin, rather than never matching later.
         origins = normalize_allowed_origins(settings.allow_origins)
         self.enabled = bool(origins)
         self.any_origin = "*" in origins

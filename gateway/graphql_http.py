@@ -496,3 +496,7 @@ class GatewayView(GraphQLView[Context, None]):
         # Closed with 1001 when the server stops, rather than cut when the shutdown wait runs out.
         request.app[LONG_LIVED].register(request, lambda: ws.close(code=GOING_AWAY, message=b"server shutting down"))
         return ws
+
+
+#: the application's GraphQL view, for what changes it while it serves (settings reloaded)
+GRAPHQL_VIEW = web.AppKey("graphql_view", GatewayView)

@@ -28,6 +28,10 @@ class CallerRateLimit:
         #: what is counted, for the message (`requests`, `vendor calls`)
         self.counted = counted
 
+    def configure(self, limit: str) -> None:
+        """Another limit from now on (settings reloaded); what each caller sent in the window still counts."""
+        self._item = parse(limit) if limit else None
+
     def check(self, principal: Principal) -> None:
         if self._item is None:
             return

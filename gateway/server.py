@@ -99,6 +99,12 @@ async def serve_until_signalled(
         app, host, port, setting="--port or LIVE_GATEWAY_PORT", shutdown_timeout=shutdown_timeout, reuse_port=reuse_port
     ) as url:
         log.info("listening on %s (GraphQL at %s/graphql)", url, url)
-        received = await until_signalled()
+        from gateway.reload import reload_on_sighup  # the application's modules, loaded only to serve one
+
+        stop_reloading = reload_on_sighup(app)
+        try:
+            received = await until_signalled()
+        finally:
+            stop_reloading()
         log.info("%s: stopping; requests in flight get %g s", received.name, shutdown_timeout)
     log.info("stopped")
