@@ -406,6 +406,19 @@ async def test_no_credentials_with_any_header_trick_is_401(
     assert await sim.vendor_requests() == before
 
 
+async def test_a_whole_handshake_on_a_post_is_no_websocket(gateway: Gateway) -> None:
+    # aiohttp would upgrade it; RFC 6455 knows only GET, and so does the gateway.
+    whole = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Protocol": "graphql-transport-ws",
+    }
+    status, body = await trick(gateway, "POST", whole)
+    assert status == 401 and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
 async def test_a_header_trick_does_not_escape_the_rate_limit(make_gateway: Callable[..., Any]) -> None:
     async with make_gateway(limits=LimitSettings(rate_limit="2/minute")) as gw:
         viewer = bearer(token_for(Role.VIEWER, "mallory"))

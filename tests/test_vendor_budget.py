@@ -13,7 +13,8 @@ from gateway.ids import encode_global_id
 from gateway.model import Source, Vendor
 from gateway.settings import LimitSettings, LoopSettings, Role
 from tests.conftest import SIM_TOKEN, Sim
-from tests.gateway_harness import Gateway, auth_header
+from tests.gateway_harness import Gateway, auth_header, token_for
+from tests.test_websocket_limits import socket
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
@@ -87,3 +88,40 @@ async def test_waiting_for_a_vendor_slot_is_not_a_vendor_failure(make_gateway: C
         assert client.breaker.state.value == "closed"
         assert client.breaker.consecutive_failures == 0
         assert await sim.vendor_requests("loop") == 6
+
+
+async def test_over_a_websocket_the_cost_and_the_budget_hold_the_same(
+    make_gateway: Callable[..., Any], sim: Sim
+) -> None:
+    async with make_gateway(limits=LimitSettings(vendor_call_budget="3/minute")) as gw:
+        token = token_for(Role.VIEWER, "mallory")
+        async with socket(gw, token) as (ws, ack):
+            assert ack["type"] == "connection_ack"
+            aliases = " ".join(f"a{i}: nodes(ids: $ids) {{ id }}" for i in range(7))
+            operation_id = str(uuid.uuid4())
+            await ws.ws.send_json(
+                {
+                    "id": operation_id,
+                    "type": "subscribe",
+                    "payload": {
+                        "query": f"query($ids: [ID!]!) {{ {aliases} }}",
+                        "variables": {"ids": unknown_streams(100)},
+                    },
+                }
+            )
+            refused = await ws.receive()
+            assert refused["type"] == "error"
+            assert refused["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+            assert await sim.vendor_requests() == 0
+            await ws.ws.send_json(
+                {
+                    "id": str(uuid.uuid4()),
+                    "type": "subscribe",
+                    "payload": {"query": NODES, "variables": {"ids": unknown_streams(5)}},
+                }
+            )
+            answer = await ws.receive()
+            assert answer["type"] == "next"
+            codes = [error["extensions"]["code"] for error in answer["payload"]["errors"]]
+            assert codes == ["RATE_LIMITED"] * 2
+            assert await sim.vendor_requests("streamloop") == 3
