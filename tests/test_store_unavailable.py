@@ -30,6 +30,22 @@ def assert_store_unavailable(body: dict[str, Any]) -> None:
     assert all(error["extensions"]["retryable"] is True for error in errors), body
 
 
+async def subscription_errors(gateway: Gateway) -> list[dict[str, Any]]:
+    """The errors a `liveEventUpdated` subscription is answered with over graphql-transport-ws."""
+    async with gateway.http.ws_connect(f"{gateway.url}/graphql", protocols=["graphql-transport-ws"]) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {}})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        query = "subscription { liveEventUpdated { id status } }"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        while True:
+            message = await ws.receive_json(timeout=5)
+            if message["type"] == "error":
+                errors: list[dict[str, Any]] = message["payload"]
+                return errors
+            if message["type"] == "next":
+                return list(message["payload"].get("errors") or [message["payload"]])
+
+
 async def vendor_calls(sim: Sim) -> int:
     return await sim.vendor_requests()
 
@@ -74,6 +90,9 @@ async def test_a_store_that_does_not_answer_fails_fast_and_says_so(
         assert_store_unavailable(await verb(gateway, "startLiveEvent", event["id"]))
         assert await creates_at_vendors(sim) == {}
         assert await vendor_calls(sim) == 0
+
+        # A subscription: its changes come through MongoDB, so it is refused too, coded the same.
+        assert_store_unavailable({"errors": await subscription_errors(gateway)})
 
         async with gateway.http.get(f"{gateway.url}/readyz") as resp:
             assert resp.status == 503

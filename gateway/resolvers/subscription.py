@@ -39,7 +39,9 @@ async def next_change(queue: asyncio.Queue[Change | None]) -> Change:
 @contextlib.asynccontextmanager
 async def subscribed(info: GraphQLInfo) -> AsyncIterator[asyncio.Queue[Change | None]]:
     """This replica's changes from now on. Cache writes still on their way land first, so that what this
-    replica already answered does not come back as a change."""
+    replica already answered does not come back as a change. Refused at once while MongoDB does not
+    answer: the changes come through it."""
+    info.context.services.store.health.check()
     await info.context.services.store.events.settled()
     async with info.context.services.hub.subscribe() as queue:
         yield queue
