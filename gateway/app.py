@@ -38,9 +38,11 @@ from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
 from gateway.persisted import PersistedDocuments
 from gateway.ratelimit import CallerRateLimit, CallerSockets
+from gateway.response_cache import ResponseCache
 from gateway.schema import build_schema
 from gateway.settings import ConfigurationError, Settings
 from gateway.store import Store, connect
+from gateway.store.changes import Change
 from gateway.tracing import check_tracing, client_trace_configs, mongo_event_listeners, trace_middleware
 from gateway.vendors.registry import build_adapters, build_clients
 from gateway.vendors.resilience import CircuitState
@@ -129,6 +131,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         clients = build_clients(http, settings)
         app[METRICS].watch(clients)
         adapters = build_adapters(clients)
+        responses = ResponseCache(settings.response_cache)
+
+        def forget(change: Change) -> None:
+            # A change by any replica: this replica's reads of the index and its answers that hold the event
+            # (or read its source's listing) are no longer to be given again.
+            store.events.memo.invalidate()
+            responses.invalidate(change.event.source, change.event.native_id)
+
+        store.events.on_write = responses.forget_event
         app[SERVICES] = Services(
             settings=settings,
             store=store,
@@ -137,13 +148,14 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             index=EventIndex(store, adapters, settings.index_refresh_interval),
             operations=OperationRunner(store, adapters, settings),
             lifecycle=Lifecycle(store, adapters),
-            hub=ChangeHub(store.changes, settings.changes_poll_interval, on_change=store.events.memo.invalidate),
+            hub=ChangeHub(store.changes, settings.changes_poll_interval, on_change=forget),
             metrics=app[METRICS],
             documents=PersistedDocuments(store.documents, settings.documents),
             vendor_budget=CallerRateLimit(settings.limits.vendor_call_budget, "vendor calls"),
             missing=MissingIds(
                 {source: getattr(settings, source.vendor.value.lower()).not_found_for for source in adapters}
             ),
+            responses=responses,
         )
         yield
         await store.events.settled()

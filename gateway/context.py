@@ -19,6 +19,7 @@ from gateway.observability import Metrics
 from gateway.operations import OperationRunner
 from gateway.persisted import PersistedDocuments
 from gateway.ratelimit import CallerRateLimit
+from gateway.response_cache import Reads, ResponseCache
 from gateway.settings import Settings
 from gateway.shared import SharedComputations
 from gateway.store import Store
@@ -43,6 +44,7 @@ class Services:
     vendor_budget: CallerRateLimit
     #: ids the vendors said they do not have, remembered briefly
     missing: MissingIds
+    responses: ResponseCache
     #: computations that equal subscriptions share
     shared: SharedComputations = field(default_factory=SharedComputations)
 
@@ -72,6 +74,8 @@ class Context:
     socket_open: bool = False
     loader: EventLoader | None = None
     deferred_errors: list[DeferredError] = field(default_factory=list)
+    #: what this request read, for the response cache
+    reads: Reads = field(default_factory=Reads)
 
     @property
     def caller(self) -> str:

@@ -40,6 +40,8 @@ from gateway.context import Context
 from gateway.cors import add_vary
 from gateway.errors import Unauthenticated
 from gateway.graphiql import graphiql_response
+from gateway.http_caching import ANSWER_HAS_ERRORS, CACHE_MAX_AGE, CACHE_STATUS_HEADER
+from gateway.http_caching import finish as finish_http_caching
 from gateway.keys import CALLER_SOCKETS, PRINCIPAL, REQUEST_ID, SERVICES
 from gateway.media import (
     EVENT_STREAM,
@@ -55,6 +57,7 @@ from gateway.media import (
 )
 from gateway.persisted import DOCUMENT_CHECKED, DocumentRefused, DocumentRequest
 from gateway.ratelimit import TooManySockets
+from gateway.response_cache import document_shape
 from gateway.schema import EMPTY_DOCUMENT, operation_type_error
 from gateway.shutdown import GOING_AWAY, LONG_LIVED
 from gateway.websocket import GatewayTransportWSHandler, admit_socket
@@ -195,6 +198,7 @@ class GatewayView(GraphQLView[Context, None]):
                 )
         if not response.prepared:  # a stream's headers are gone, with Vary among them
             add_vary(response.headers, "Accept")
+            response = finish_http_caching(request, response, request.app[SERVICES].settings.compress_min_bytes)
         return response
 
     def _refusal(self, exc: HTTPException, media_type: str) -> web.Response:
@@ -349,6 +353,25 @@ class GatewayView(GraphQLView[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        responses = context.services.responses
+        principal = context.principal
+        cache_key = None
+        if responses.settings.enabled and request_data.query and request.get(MEDIA_TYPE) != EVENT_STREAM:
+            cache_key = responses.key(
+                request_data.query,
+                request_data.variables,
+                request_data.operation_name,
+                principal.role.value if principal else None,
+            )
+            hit = responses.get(cache_key)
+            if hit is not None:
+                # Given again as it is: nothing runs, nothing is asked of MongoDB or a vendor.
+                context.services.metrics.response_cache("hit")
+                sub_response.headers[CACHE_STATUS_HEADER] = "HIT"
+                request[CACHE_MAX_AGE] = hit.max_age
+                request[ANSWER_HAS_ERRORS] = False
+                return ExecutionResult(data=hit.data, errors=None)
+            generation = responses.generation
         try:
             result = await self.schema.execute(
                 request_data.query,
@@ -369,6 +392,17 @@ class GatewayView(GraphQLView[Context, None]):
             return _request_error(*operation_type_error(exc))
         except MissingQueryError:
             return _request_error(EMPTY_DOCUMENT, "GRAPHQL_PARSE_FAILED")
+        if isinstance(result, ExecutionResult):
+            request[ANSWER_HAS_ERRORS] = bool(result.errors) or result.data is None
+            if cache_key is not None:
+                sub_response.headers[CACHE_STATUS_HEADER] = "MISS"
+                kept = None
+                if not request[ANSWER_HAS_ERRORS] and result.data is not None:
+                    shape = document_shape(request_data.query, request_data.operation_name)
+                    kept = responses.put(cache_key, result.data, context.reads, shape, time.time(), generation)
+                if kept is not None:
+                    request[CACHE_MAX_AGE] = kept
+                context.services.metrics.response_cache("stored" if kept is not None else "not_kept")
         return result
 
     async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from gateway.background import repeat
 from gateway.errors import VendorError
@@ -49,6 +49,16 @@ class EventIndex:
             return {}
         outcomes = await asyncio.gather(*(self._refresh_if_stale(s) for s in stale))
         return {source: error for source, error in zip(stale, outcomes, strict=True) if error is not None}
+
+    def fresh_until(self, sources: Iterable[Source]) -> datetime | None:
+        """When the first of these sources' listings is due to be read again; None when one of them is not
+        known to be fresh (it failed, or this replica has not seen it listed)."""
+        listed = [self._listed_at.get(source) for source in self.listable(sources)]
+        if any(listed_at is None for listed_at in listed):
+            return None
+        return min(
+            (at + self.refresh_interval for at in listed if at is not None), default=datetime.max.replace(tzinfo=UTC)
+        )
 
     def _recent_failure(self, source: Source) -> VendorError | None:
         failed = self._failed.get(source)

@@ -25,10 +25,13 @@ QUEUE_SIZE = 1000
 
 
 class ChangeHub:
-    def __init__(self, feed: ChangeFeed, poll_interval: float, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, feed: ChangeFeed, poll_interval: float, on_change: Callable[[Change], None] | None = None
+    ) -> None:
         self.feed = feed
         self.poll_interval = poll_interval
-        #: told of every change read, whichever replica made it (the store's read memo forgets then)
+        #: told of every change read, whichever replica made it (the store's read memo and the response cache
+        #: forget then), watched or not
         self.on_change = on_change
         #: each subscriber's queue, and the last change made before it subscribed
         self._subscribers: dict[asyncio.Queue[Change | None], int] = {}
@@ -85,8 +88,9 @@ class ChangeHub:
                     gap_seen_at = None
                     self._last_seq = change.seq
                     if self.on_change is not None:
-                        self.on_change()
-                    self._deliver(change)
+                        self.on_change(change)
+                    if change.watched:
+                        self._deliver(change)
             except Exception:
                 log.exception("reading the change feed failed")
             waiting = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]

@@ -75,6 +75,12 @@ class Metrics:
             ["vendor", "method", "route"],
             registry=self.registry,
         )
+        self.response_cache_lookups = Counter(
+            "live_gateway_response_cache",
+            "Query answers: hit (given again, nothing executed), stored, not_kept (errors, stale or not cacheable)",
+            ["result"],
+            registry=self.registry,
+        )
         self.vendor_seconds = Histogram(
             "live_gateway_vendor_call_seconds",
             "Time of one vendor call",
@@ -108,6 +114,9 @@ class Metrics:
     def vendor_call(self, vendor: Vendor, method: str, route: str, status: str, seconds: float) -> None:
         self.vendor_calls.labels(vendor.value, method, route, status).inc()
         self.vendor_seconds.labels(vendor.value, method, route).observe(seconds)
+
+    def response_cache(self, result: str) -> None:
+        self.response_cache_lookups.labels(result).inc()
 
     def vendor_call_saved(self, vendor: Vendor, method: str, route: str) -> None:
         self.vendor_calls_saved.labels(vendor.value, method, route).inc()

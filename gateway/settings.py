@@ -160,6 +160,15 @@ class DocumentSettings(BaseModel):
     remembered: int = Field(10_000, ge=0, description="documents each replica keeps in memory")
 
 
+class ResponseCacheSettings(BaseModel):
+    enabled: bool = Field(True, description="keep query answers in each replica and give them again")
+    max_bytes: int = Field(64 << 20, ge=0, description="memory the kept answers may take in each replica")
+    max_ttl: float = Field(300.0, ge=0, description="seconds an answer is kept at most, however fresh what it read")
+    windowed_ttl: float = Field(
+        1.0, ge=0, description="seconds counts over time windows (liveEventStats) are kept at most"
+    )
+
+
 class CorsSettings(BaseModel):
     allow_origins: list[str] = Field(default_factory=list, description='origins allowed to call /graphql ("*": any)')
     allow_credentials: bool = False
@@ -230,6 +239,10 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     cors: CorsSettings = CorsSettings()
     documents: DocumentSettings = DocumentSettings()
+    response_cache: ResponseCacheSettings = ResponseCacheSettings()
+    compress_min_bytes: int = Field(
+        1024, ge=0, description="answers this large or larger are compressed when Accept-Encoding allows"
+    )
     loop: LoopSettings = LoopSettings()
     streamloop: StreamloopSettings = StreamloopSettings()
     livepush: LivepushSettings = LivepushSettings()

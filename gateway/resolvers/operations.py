@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import strawberry
 
@@ -21,7 +22,13 @@ async def load_native(info: GraphQLInfo, source: Source, native_id: str) -> Live
     here)."""
     loader = info.context.loader
     loaded: Loaded | None = None if loader is None else await loader.load((source, native_id))
-    return None if loaded is None else to_graphql(loaded, utcnow())
+    now = utcnow()
+    if loader is not None:
+        # For the response cache: the answer is good while the copy (or the absence) it read is fresh.
+        fresh_for = timedelta(seconds=loader.fresh_for.get(source, 0.0))
+        fetched_at = now if loaded is None else loaded.fetched_at
+        info.context.reads.event((source, native_id), fetched_at + fresh_for, stale=loaded is not None and loaded.stale)
+    return None if loaded is None else to_graphql(loaded, now)
 
 
 def fresh(info: GraphQLInfo, event: Event) -> LiveEvent:

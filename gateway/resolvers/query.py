@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
@@ -135,6 +136,7 @@ class Query:
         failures = await services.index.ensure_fresh(event_filter.sources)
         for error in failures.values():
             info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
+        read_listing(info, event_filter)
         try:
             page = await services.store.events.page(event_filter, first=first, after=after, last=last, before=before)
         except ValueError as exc:
@@ -199,9 +201,19 @@ async def live_event_stats(
     stats, failures = await compute_stats(
         info.context.services, event_filter, starting_within_seconds, ended_within_seconds
     )
+    read_listing(info, event_filter)
+    # Its windows move with the clock, and it tells the vendors' health: kept a moment at most.
+    info.context.reads.until(time.time() + info.context.services.settings.response_cache.windowed_ttl)
     for error in failures:
         info.context.deferred_errors.append(DeferredError(error, path=[info.path.key]))
     return stats
+
+
+def read_listing(info: GraphQLInfo, event_filter: EventFilter) -> None:
+    """For the response cache: the listings an answer read, good until the first is due to be read again."""
+    services = info.context.services
+    sources = set(event_filter.sources) if event_filter.sources is not None else set(services.adapters)
+    info.context.reads.listing(sources, services.index.fresh_until(sources))
 
 
 def check_stats_windows(starting_within_seconds: int, ended_within_seconds: int) -> None:

@@ -34,6 +34,9 @@ class Change:
     seq: int
     at: datetime
     event: Event
+    #: whether a watched field changed (subscribers hear only of those); any other change to what is stored
+    #: of the event is told too, for what caches answers made from it
+    watched: bool = True
 
 
 def watched_state(doc: dict[str, Any]) -> tuple[Any, ...]:
@@ -68,13 +71,15 @@ class ChangeFeed:
         await ensure_index(self._changes, [("expires_at", 1)], expireAfterSeconds=0)
         await ensure_index(self._keys, [("expires_at", 1)], expireAfterSeconds=0)
 
-    async def publish(self, changes: Sequence[tuple[Event, int]]) -> None:
-        """Tell each event's move to its revision (`(event, rev)`), unless it was told already."""
-        keyed = {change_key(event, rev): event for event, rev in changes}
+    async def publish(self, changes: Sequence[tuple[Event, int]], *, quiet: Sequence[tuple[Event, int]] = ()) -> None:
+        """Tell each event's move to its revision (`(event, rev)`), unless it was told already; `quiet`
+        moves changed none of the watched fields."""
+        keyed = {change_key(event, rev): (event, False) for event, rev in quiet}
+        keyed.update({change_key(event, rev): (event, True) for event, rev in changes})
         if not keyed:
             return
         fresh = await self._first_to_tell(list(keyed))
-        await self._number([event for key, event in keyed.items() if key in fresh])
+        await self._number([told for key, told in keyed.items() if key in fresh])
 
     async def _first_to_tell(self, keys: list[str]) -> set[str]:
         """The keys this writer inserted first, of `keys`: those changes are its to number."""
@@ -93,7 +98,7 @@ class ChangeFeed:
             return {doc["_id"] async for doc in self._keys.find({"_id": {"$in": keys}, "token": token})}
         return set(keys)
 
-    async def _number(self, events: list[Event]) -> None:
+    async def _number(self, events: list[tuple[Event, bool]]) -> None:
         if not events:
             return
         counter = await self._counters.find_one_and_update(
@@ -103,10 +108,18 @@ class ChangeFeed:
         first = int(counter["seq"]) - len(events) + 1
         now = utcnow()
         docs = []
-        for offset, event in enumerate(events):
+        for offset, (event, watched) in enumerate(events):
             event_doc = event.to_doc()
             event_doc.pop("raw", None)
-            docs.append({"_id": first + offset, "at": now, "expires_at": now + RETENTION, "event": event_doc})
+            docs.append(
+                {
+                    "_id": first + offset,
+                    "at": now,
+                    "expires_at": now + RETENTION,
+                    "event": event_doc,
+                    "watched": watched,
+                }
+            )
         await self._changes.insert_many(docs, ordered=False)
 
     async def can_watch(self) -> bool:
@@ -126,4 +139,7 @@ class ChangeFeed:
 
     async def after(self, seq: int, limit: int = 500) -> list[Change]:
         cursor = self._changes.find({"_id": {"$gt": seq}}).sort("_id", 1).limit(limit)
-        return [Change(int(doc["_id"]), doc["at"], Event.from_doc(doc["event"])) async for doc in cursor]
+        return [
+            Change(int(doc["_id"]), doc["at"], Event.from_doc(doc["event"]), bool(doc.get("watched", True)))
+            async for doc in cursor
+        ]

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -65,7 +66,7 @@ _INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
 # What a reader never needs back: the vendor object can be large, the rest is derived.
 _DUPLICATE_KEY = 11000
 #: what a write reads first: the revision to swap, the order of the stored answer, what subscribers watch
-_GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", *WATCHED), True)
+_GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", "digest", *WATCHED), True)
 #: rounds of read-and-swap a write makes while other writers keep landing first (each round one of them
 #: lands, so this is only reached under a storm of writes to one event; the newest keeps winning anyway)
 _MAX_SWAPS = 8
@@ -225,7 +226,10 @@ def _event_document(event: Event, fetched_at: datetime) -> Document:
     extra: dict[str, Any] = fields.pop("extra")
     raw = fields.pop("raw")
     _id = event_id(event.source, event.native_id)
+    # What the event says, in one value: a write that changes it is told in the change feed.
+    said = orjson.dumps([fields, extra], option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     fields.update(
+        digest=hashlib.blake2b(said, digest_size=12).hexdigest(),
         source=event.source.value,
         status=event.status.value,
         fetched_at=fetched_at,
@@ -360,12 +364,17 @@ class EventStore:
         self._landed_count = 0
         #: callers of `settled()`, each with the count it waits for
         self._settling: list[tuple[int, asyncio.Future[None]]] = []
+        #: told of each event this process is about to write, as the write is queued or begun (what this
+        #: replica keeps made from the event is not to be given again)
+        self.on_write: Callable[[Event], None] | None = None
 
     def put_many_later(self, events: Sequence[Event], fetched_at: datetime) -> None:
         """`put_many`, without making the caller wait: the answer that read these events from the vendor
         need not wait for the cache to take them."""
         fetched_at = _as_utc(fetched_at)
         for event in events:
+            if self.on_write is not None:
+                self.on_write(event)
             try:
                 write = _Write.of(event, fetched_at)
             except ValueError:
@@ -494,6 +503,9 @@ class EventStore:
         another writer beat is read again in the next round, and lands or is found older. Subscribers
         hear of each swap that changed what they watch, from the state it replaced: never a move back.
         """
+        if self.on_write is not None:
+            for write in writes:
+                self.on_write(write.event)
         landed = 0
         pending = writes
         for _ in range(_MAX_SWAPS):
@@ -523,12 +535,13 @@ class EventStore:
             swapped = [attempt for index, attempt in enumerate(attempts) if index not in beaten]
             landed += len(swapped)
             if self._feed is not None:
-                changed = [
-                    (write.event, _revision_after(before))
-                    for write, fields, before in swapped
-                    if before is None or watched_state(before) != watched_state(fields)
-                ]
-                await self._feed.publish(changed)
+                changed, quiet = [], []
+                for write, fields, before in swapped:
+                    if before is None or watched_state(before) != watched_state(fields):
+                        changed.append((write.event, _revision_after(before)))
+                    elif before.get("digest") != fields["digest"]:
+                        quiet.append((write.event, _revision_after(before)))
+                await self._feed.publish(changed, quiet=quiet)
             pending = [attempts[index][0] for index in sorted(beaten)]
             if not pending:
                 break

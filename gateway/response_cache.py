@@ -1,0 +1,280 @@
+"""The response cache: a query's answer kept in this replica and given again without executing anything.
+
+An answer is kept only when it can be given again unchanged for a while: a query (never a mutation) whose
+root fields all read events or the index (`node`, `nodes`, `liveEvent`, `liveEvents`, `liveEventStats`),
+that ended without errors and read nothing stale. It is known by its document, variables, operation
+name and the caller's role (none of those fields answers differently for two callers of one role).
+
+An entry lives no longer than the least freshness window of what it read: an event read by id until its
+cached copy stops being fresh (`fetched_at + FRESH_FOR`); a listing or counts until the source's listing
+is due to be read again (`listed_at + INDEX_REFRESH_INTERVAL`); counts over time windows
+(`liveEventStats`) at most `RESPONSE_CACHE__WINDOWED_TTL`, since their windows move with the clock. And it
+is dropped as soon as the change feed (written by every replica) tells of a change to an event it holds
+or to a source whose listing it read. An answer given again says what executing the query would say within
+that window: `freshness.ageSeconds` grows by the time since the answer was made, and an event that came
+from its vendor then comes from the cache now (`servedFrom: CACHE`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    parse,
+)
+
+from gateway.model import Event, Source
+from gateway.settings import ResponseCacheSettings
+
+#: root fields whose answers depend only on events and the index (and the role, for permission)
+CACHEABLE_ROOT_FIELDS = frozenset({"node", "nodes", "liveEvent", "liveEvents", "liveEventStats", "__typename"})
+AGE_FIELD = "ageSeconds"
+SERVED_FROM_FIELD = "servedFrom"
+
+#: (document hash, variables as JSON, operation name, role)
+CacheKey = tuple[str, bytes, str | None, str | None]
+EventKey = tuple[Source, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What the cache needs to know of a document's operation: whether it may be kept, and the response
+    keys under which freshness is said."""
+
+    cacheable: bool
+    age_keys: frozenset[str] = frozenset()
+    served_keys: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=1024)
+def document_shape(text: str, operation_name: str | None) -> Shape:
+    if "@defer" in text or "@stream" in text:
+        return Shape(False)
+    try:
+        document = parse(text)
+    except GraphQLError:
+        return Shape(False)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
+    if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
+        return Shape(False)
+    operation = operations[0]
+    for selection in operation.selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.name.value not in CACHEABLE_ROOT_FIELDS:
+            return Shape(False)
+    keys: dict[str, set[str]] = {}
+    _collect_keys(operation.selection_set, fragments, keys, set())
+    age_keys = {key for key, names in keys.items() if AGE_FIELD in names}
+    served_keys = {key for key, names in keys.items() if SERVED_FROM_FIELD in names}
+    # A response key that is a freshness field somewhere and another field elsewhere could not be told apart.
+    if any(len(keys[key]) > 1 for key in age_keys | served_keys):
+        return Shape(False)
+    return Shape(True, frozenset(age_keys), frozenset(served_keys))
+
+
+def _collect_keys(
+    selection_set: SelectionSetNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    keys: dict[str, set[str]],
+    seen_fragments: set[str],
+) -> None:
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            key = selection.alias.value if selection.alias else selection.name.value
+            keys.setdefault(key, set()).add(selection.name.value)
+            if selection.selection_set is not None:
+                _collect_keys(selection.selection_set, fragments, keys, seen_fragments)
+        elif isinstance(selection, InlineFragmentNode):
+            _collect_keys(selection.selection_set, fragments, keys, seen_fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name not in seen_fragments and name in fragments:
+                seen_fragments.add(name)
+                _collect_keys(fragments[name].selection_set, fragments, keys, seen_fragments)
+
+
+@dataclass(slots=True)
+class Reads:
+    """What one request read, and until when all of it stays fresh (a wall-clock timestamp)."""
+
+    events: set[EventKey] = field(default_factory=set)
+    #: sources whose listing (the index) was read
+    listings: set[Source] = field(default_factory=set)
+    fresh_until: float = float("inf")
+    #: something was read that must not be given again (a stale copy, an unknown freshness)
+    uncacheable: bool = False
+
+    def event(self, key: EventKey, fresh_until: datetime | float, *, stale: bool = False) -> None:
+        self.events.add(key)
+        self.until(fresh_until)
+        if stale:
+            self.uncacheable = True
+
+    def listing(self, sources: set[Source], fresh_until: datetime | float | None) -> None:
+        self.listings |= sources
+        if fresh_until is None:
+            self.uncacheable = True
+        else:
+            self.until(fresh_until)
+
+    def until(self, moment: datetime | float) -> None:
+        timestamp = moment.timestamp() if isinstance(moment, datetime) else moment
+        self.fresh_until = min(self.fresh_until, timestamp)
+
+
+@dataclass(slots=True)
+class Entry:
+    data: bytes
+    made_at: float
+    expires_at: float
+    events: frozenset[EventKey]
+    listings: frozenset[Source]
+    shape: Shape
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + 64 * (len(self.events) + 1)
+
+
+@dataclass(slots=True)
+class Hit:
+    data: dict[str, Any]
+    #: seconds the answer stays good
+    max_age: float
+
+
+class ResponseCache:
+    """This replica's answers, bounded by `max_bytes`, least recently used dropped first."""
+
+    def __init__(self, settings: ResponseCacheSettings) -> None:
+        self.settings = settings
+        self._entries: OrderedDict[CacheKey, Entry] = OrderedDict()
+        self._by_event: dict[EventKey, set[CacheKey]] = {}
+        self._by_listing: dict[Source, set[CacheKey]] = {}
+        self.bytes = 0
+        #: invalidations so far, and the recent ones, so that an answer made across one is not kept
+        self.generation = 0
+        self._recent: deque[tuple[int, Source, str]] = deque(maxlen=4096)
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def key(text: str, variables: dict[str, Any] | None, operation_name: str | None, role: str | None) -> CacheKey:
+        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return (digest, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS), operation_name, role)
+
+    def get(self, key: CacheKey) -> Hit | None:
+        entry = self._entries.get(key)
+        now = time.time()
+        if entry is None or entry.expires_at <= now:
+            if entry is not None:
+                self._drop(key)
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        data = orjson.loads(entry.data)
+        _refresh(data, now - entry.made_at, entry.shape)
+        return Hit(data, entry.expires_at - now)
+
+    def put(
+        self, key: CacheKey, data: dict[str, Any], reads: Reads, shape: Shape, made_at: float, generation: int
+    ) -> float | None:
+        """Keep `data` made at `made_at` from `reads`; the seconds it stays good, or None when it is not kept."""
+        if not self.settings.enabled or not shape.cacheable or reads.uncacheable:
+            return None
+        expires_at = min(reads.fresh_until, made_at + self.settings.max_ttl)
+        if expires_at <= time.time() or self._changed_since(generation, reads):
+            return None
+        entry = Entry(
+            orjson.dumps(data), made_at, expires_at, frozenset(reads.events), frozenset(reads.listings), shape
+        )
+        if entry.size > self.settings.max_bytes:
+            return None
+        if key in self._entries:
+            self._drop(key)
+        self._entries[key] = entry
+        self.bytes += entry.size
+        for event in entry.events:
+            self._by_event.setdefault(event, set()).add(key)
+        for source in entry.listings:
+            self._by_listing.setdefault(source, set()).add(key)
+        while self.bytes > self.settings.max_bytes:
+            self._drop(next(iter(self._entries)))
+        return expires_at - time.time()
+
+    def _changed_since(self, generation: int, reads: Reads) -> bool:
+        if generation == self.generation:
+            return False
+        if self.generation - generation > len(self._recent):
+            return True  # too many to look through: assume the worst
+        return any(
+            seen > generation and ((source, native_id) in reads.events or source in reads.listings)
+            for seen, source, native_id in self._recent
+        )
+
+    def invalidate(self, source: Source, native_id: str) -> int:
+        """Drop the entries holding the event or having read its source's listing; how many."""
+        self.generation += 1
+        self._recent.append((self.generation, source, native_id))
+        doomed = self._by_event.get((source, native_id), set()) | self._by_listing.get(source, set())
+        for key in list(doomed):
+            self._drop(key)
+        return len(doomed)
+
+    def forget_event(self, event: Event) -> None:
+        self.invalidate(event.source, event.native_id)
+
+    def _drop(self, key: CacheKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self.bytes -= entry.size
+        for event in entry.events:
+            keys = self._by_event.get(event)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_event[event]
+        for source in entry.listings:
+            keys = self._by_listing.get(source)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_listing[source]
+
+
+def _refresh(value: Any, elapsed: float, shape: Shape) -> None:
+    """Freshness as executing the query now would say it: older by `elapsed`, and read from the cache."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in shape.age_keys and isinstance(item, int | float):
+                value[key] = item + elapsed
+            elif key in shape.served_keys and item == "VENDOR":
+                value[key] = "CACHE"
+            elif isinstance(item, dict | list):
+                _refresh(item, elapsed, shape)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                _refresh(item, elapsed, shape)
