@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.ids import encode_global_id
 from gateway.index import REFRESHER_LEASE, EventIndex
 from gateway.model import Source, utcnow
 from gateway.settings import Settings
@@ -15,6 +16,7 @@ from gateway.store import Store
 from gateway.store.events import EventFilter
 from gateway.vendors.registry import build_adapters, build_clients
 from tests.conftest import Sim
+from tests.gateway_harness import Gateway
 
 
 async def test_only_the_lease_holder_refreshes(
@@ -108,3 +110,21 @@ async def test_loop_calls_made_elsewhere_are_learned_by_id(
     assert await index.learn(Source.LOOP_CALL, [*ids["loop_call"], unknown]) == 3
     assert await store.events.count(calls) == 3
     assert await sim.vendor_requests() == 4  # one read by id each, the unknown one included
+
+
+async def test_a_loop_call_read_by_id_through_the_api_enters_listings_and_counts(sim: Sim, gateway: Gateway) -> None:
+    """The README's way in for calls made outside the gateway: read them once with `nodes(ids:)`."""
+    ids = await sim.control("POST", "seed", {"counts": {"loop_call": 3}})
+    counts = (
+        "{ liveEvents(filter: {sources: [LOOP_CALL]}) { totalCount } liveEventStats { bySource { source count } } }"
+    )
+
+    def loop_calls(data: dict[str, Any]) -> tuple[int, int]:
+        by_source = {row["source"]: row["count"] for row in data["liveEventStats"]["bySource"]}
+        return data["liveEvents"]["totalCount"], by_source["LOOP_CALL"]
+
+    assert loop_calls((await gateway.query(counts))["data"]) == (0, 0)  # Loop cannot list calls
+    global_ids = [encode_global_id(Source.LOOP_CALL, native_id) for native_id in ids["loop_call"]]
+    read = await gateway.query("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": global_ids})
+    assert [node["id"] for node in read["data"]["nodes"]] == global_ids
+    assert loop_calls((await gateway.query(counts))["data"]) == (3, 3)

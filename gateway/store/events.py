@@ -580,6 +580,10 @@ class EventStore:
         after a `$match` batch by batch without merging, and does not evaluate compound group keys.)
         """
         self._check_available()
+        # As listings do: counts that left out this replica's write-backs on their way would disagree with
+        # the page a caller just read.
+        if self._queued or self._writing:
+            await self.settled()
         query = filter.to_query()
         starting_until = now + timedelta(seconds=starting_within)
         ended = [{"ended_at": {"$gte": now - timedelta(seconds=ended_within)}}, {"ended_at": {"$lte": now}}]
