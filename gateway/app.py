@@ -40,6 +40,7 @@ from gateway.persisted import PersistedDocuments
 from gateway.ratelimit import CallerRateLimit, CallerSockets
 from gateway.response_cache import ResponseCache
 from gateway.schema import build_schema
+from gateway.server import deadline_middleware
 from gateway.settings import ConfigurationError, Settings
 from gateway.store import Store, connect
 from gateway.store.changes import Change
@@ -230,6 +231,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
             request_id_middleware,
+            deadline_middleware(settings.limits),
             trace_middleware(settings.otel_enabled),
             cors_middleware(),
             access_middleware(authenticator, metrics, frozenset({GRAPHQL_PATH, SCHEMA_PATH})),

@@ -292,7 +292,12 @@ def serve_one(host: str, port: int, reuse_port: bool, shutdown_timeout: float) -
         with asyncio.Runner(loop_factory=lambda: event_loop(settings.uvloop)) as runner:
             runner.run(
                 serve_until_signalled(
-                    create_app(settings), host, port, shutdown_timeout=shutdown_timeout, reuse_port=reuse_port
+                    create_app(settings),
+                    host,
+                    port,
+                    shutdown_timeout=shutdown_timeout,
+                    header_timeout=settings.limits.header_timeout,
+                    reuse_port=reuse_port,
                 )
             )
     except ConfigurationError as exc:
@@ -554,7 +559,12 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int, s
             }
         )
         async with serving(
-            create_app(settings), host, port, shutdown_timeout=shutdown_timeout, prepare=index_seeded_calls
+            create_app(settings),
+            host,
+            port,
+            shutdown_timeout=shutdown_timeout,
+            header_timeout=settings.limits.header_timeout,
+            prepare=index_seeded_calls,
         ):
             print(f"\nlive-gateway demo is up\n  GraphiQL:   http://{host}:{port}/graphql")
             print(f"  simulators: {sim_url} (control: {sim_url}/_sim/stats)")

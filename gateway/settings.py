@@ -129,6 +129,8 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="largest request body, and largest websocket message, accepted"
     )
+    header_timeout: float = Field(10.0, gt=0, description="seconds a client has to send a request's head")
+    body_timeout: float = Field(30.0, gt=0, description="seconds a client has to send a request's body")
     max_sockets_per_caller: int = Field(16, ge=1, description="websockets one caller may hold open, per replica")
     max_subscriptions_per_socket: int = Field(
         32, ge=1, description="operations (subscriptions, and queries in flight) one websocket may run at once"
