@@ -20,7 +20,7 @@ from strawberry.http.websocket_origin import normalize_allowed_origins
 from gateway.auth import Authenticator
 from gateway.cors import CORS_POLICY, CorsPolicy
 from gateway.graphql_http import GRAPHQL_VIEW
-from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, RATE_LIMIT, SETTINGS
+from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, RATE_LIMIT, SERVICES, SETTINGS
 from gateway.ratelimit import CallerRateLimit
 from gateway.schema import build_schema
 from gateway.settings import ApiKey, ConfigurationError, Settings
@@ -84,6 +84,7 @@ def apply_settings(app: web.Application, new: Settings) -> list[str]:
     Authenticator(new.auth).check_configured()
     CorsPolicy(new.cors)
     CallerRateLimit(new.limits.rate_limit)
+    CallerRateLimit(new.limits.vendor_call_budget)
     view = app[GRAPHQL_VIEW]
     schema = build_schema(new) if new.limits != settings.limits else view.schema
     # From here on nothing can fail.
@@ -92,6 +93,8 @@ def apply_settings(app: web.Application, new: Settings) -> list[str]:
     view.allowed_origins = normalize_allowed_origins(new.cors.allow_origins)
     app[RATE_LIMIT].configure(new.limits.rate_limit)
     app[CALLER_SOCKETS].limit = new.limits.max_sockets_per_caller
+    if SERVICES in app:
+        app[SERVICES].vendor_budget.configure(new.limits.vendor_call_budget)
     view.schema = schema
     # In place: every part that reads the settings as it goes (Services included) sees the new sections.
     for section in RELOADED:

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.ids import encode_global_id
+from gateway.keys import SETTINGS
 from gateway.model import Source, Vendor
-from gateway.settings import LimitSettings, LoopSettings, Role
+from gateway.reload import reload_settings
+from gateway.settings import LimitSettings, LoopSettings, Role, Settings
 from tests.conftest import SIM_TOKEN, Sim
 from tests.gateway_harness import Gateway, auth_header, token_for
 from tests.test_websocket_limits import socket
@@ -125,3 +127,15 @@ async def test_over_a_websocket_the_cost_and_the_budget_hold_the_same(
             codes = [error["extensions"]["code"] for error in answer["payload"]["errors"]]
             assert codes == ["RATE_LIMITED"] * 2
             assert await sim.vendor_requests("streamloop") == 3
+
+
+async def test_a_reload_takes_a_new_vendor_call_budget(make_gateway: Callable[..., Any], sim: Sim) -> None:
+    async with make_gateway(limits=LimitSettings(vendor_call_budget="2/minute")) as gw:
+        await gw.post(NODES, {"ids": unknown_streams(5)})
+        assert await sim.vendor_requests("streamloop") == 2
+        current: Settings = gw.server.app[SETTINGS]
+        new = current.model_copy(update={"limits": LimitSettings(vendor_call_budget="100/minute")})
+        assert reload_settings(gw.server.app, read=lambda: new)
+        _, body = await gw.post(NODES, {"ids": unknown_streams(3)})
+        assert body == {"data": {"nodes": [None] * 3}}
+        assert await sim.vendor_requests("streamloop") == 5
