@@ -8,4 +8,6 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin gate
 USER 10001:10001
 ENV LIVE_GATEWAY_HOST=0.0.0.0
 EXPOSE 8080
+# /healthz on the port the gateway serves (LIVE_GATEWAY_PORT); the simulators' service sets its own check.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["live-gateway", "healthcheck"]
 CMD ["live-gateway", "serve"]

@@ -37,6 +37,7 @@ from gateway.media import JSON
 from gateway.observability import Metrics, request_id_var
 from gateway.operations import OperationRunner
 from gateway.persisted import PersistedDocuments
+from gateway.possible_types import POSSIBLE_TYPES_PATH, possible_types
 from gateway.ratelimit import CallerRateLimit, CallerSockets
 from gateway.response_cache import ResponseCache
 from gateway.schema import build_schema
@@ -218,6 +219,16 @@ def schema_handler(schema: strawberry.Schema) -> Handler:
     return serve_schema
 
 
+def possible_types_handler(schema: strawberry.Schema) -> Handler:
+    """The schema's `possibleTypes` for client caches, as JSON; credentials are needed as for the schema."""
+    body = orjson.dumps(possible_types(schema._schema), option=orjson.OPT_INDENT_2)
+
+    async def serve_possible_types(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=JSON)
+
+    return serve_possible_types
+
+
 async def jwks_ctx(app: web.Application) -> AsyncIterator[None]:
     async with jwks_lifecycle(app[AUTHENTICATOR].jwks):
         yield
@@ -234,7 +245,7 @@ def create_app(settings: Settings) -> web.Application:
             deadline_middleware(settings.limits),
             trace_middleware(settings.otel_enabled),
             cors_middleware(),
-            access_middleware(authenticator, metrics, frozenset({GRAPHQL_PATH, SCHEMA_PATH})),
+            access_middleware(authenticator, metrics, frozenset({GRAPHQL_PATH, SCHEMA_PATH, POSSIBLE_TYPES_PATH})),
         ],
         client_max_size=settings.limits.max_body_bytes,
     )
@@ -280,6 +291,7 @@ def create_app(settings: Settings) -> web.Application:
     app[GRAPHQL_VIEW] = view
     app.router.add_route("*", GRAPHQL_PATH, view)
     app.router.add_get(SCHEMA_PATH, schema_handler(schema))
+    app.router.add_get(POSSIBLE_TYPES_PATH, possible_types_handler(schema))
     if settings.graphiql:
         add_graphiql_assets(app)
     app.router.add_get("/healthz", healthz)

@@ -61,6 +61,10 @@ def run_command(args: argparse.Namespace) -> None:
         run_simulate(args.host, args.port, args.token)
     elif args.command == "export-schema":
         export_schema(args.output)
+    elif args.command == "healthcheck":
+        check_health(args.url, args.timeout)
+    elif args.command == "possible-types":
+        export_possible_types(args.output)
     elif args.command == "check-store" or args.command == "check-store":
         sys.exit(asyncio.run(run_check_store(args.uri)))
 
@@ -188,6 +192,28 @@ def build_parser() -> argparse.ArgumentParser:
     api_key.add_argument("--name", required=True, help="what the key is for (shown in logs)")
     api_key.add_argument(
         "--role", choices=[r.value for r in Role], default=Role.VIEWER.value, help="what the key's holder may do"
+    )
+
+    health = command(
+        "healthcheck",
+        "exit 0 when a server on this machine answers its health check (for container HEALTHCHECKs)",
+        "GET the URL (the gateway's /healthz by default) and exit 0 on a 2xx answer within --timeout, else 1\n"
+        "with one line saying what happened. Needs no settings beyond LIVE_GATEWAY_PORT.",
+    )
+    health.add_argument(
+        "--url", help="what to ask (default: http://127.0.0.1:LIVE_GATEWAY_PORT/healthz, the port 8080 unless set)"
+    )
+    health.add_argument("--timeout", type=seconds, default=3.0, metavar="SECONDS", help="how long to wait for it")
+
+    possible = command(
+        "possible-types",
+        "print the schema's possibleTypes for client caches (Apollo Client)",
+        "Print, or write, the schema's possibleTypes as JSON: each interface (LiveEvent, Node) and the object\n"
+        "types that implement it, as Apollo Client's InMemoryCache({possibleTypes}) takes them. The gateway\n"
+        "serves the same at /possible-types.json.",
+    )
+    possible.add_argument(
+        "--output", type=Path, help="file to write, in a folder that exists (default: standard output)"
     )
 
     check_store = command(
@@ -360,14 +386,43 @@ def run_simulate(host: str, port: int, token: str) -> None:
 def export_schema(output: Path | None) -> None:
     from gateway.schema import build_schema
 
-    sdl = build_schema().as_str() + "\n"
+    write_output(build_schema().as_str() + "\n", output)
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """`text` to standard output, or to the --output file."""
     if output is None:
-        sys.stdout.write(sdl)
+        sys.stdout.write(text)
         return
     try:
-        output.write_text(sdl)
+        output.write_text(text)
     except OSError as exc:
         raise ConfigurationError(f"cannot write --output {output}: {exc.strerror}") from None
+
+
+def check_health(url: str | None, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    if url is None:
+        port = os.environ.get("LIVE_GATEWAY_PORT") or "8080"
+        url = f"http://127.0.0.1:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"{url}: {getattr(exc, 'reason', None) or exc}") from None
+    if not 200 <= status < 300:
+        raise ConfigurationError(f"{url}: HTTP {status}")
+
+
+def export_possible_types(output: Path | None) -> None:
+    from gateway.possible_types import possible_types
+    from gateway.schema import build_schema
+
+    write_output(json.dumps(possible_types(build_schema()._schema), indent=2) + "\n", output)
 
 
 @contextlib.asynccontextmanager

@@ -195,8 +195,9 @@ async def serving(
     `LIVE_GATEWAY_LIMITS__HEADER_TIMEOUT`'s)."""
     deadline = LimitSettings().header_timeout if header_timeout is None else header_timeout
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-    await runner.setup()
     try:
+        # A start that fails half-way still runs the cleanup of the contexts it entered.
+        await runner.setup()
         if prepare is not None:
             await prepare(app)
         # aiohttp's TCPSite serves its own protocol; this listener serves it wrapped in the deadlines.

@@ -15,7 +15,18 @@ import pytest
 
 from gateway.cli import build_parser
 
-COMMANDS = ("serve", "demo", "simulate", "export-schema", "token", "api-key", "check-store", "documents")
+COMMANDS = (
+    "serve",
+    "demo",
+    "simulate",
+    "export-schema",
+    "possible-types",
+    "healthcheck",
+    "token",
+    "api-key",
+    "check-store",
+    "documents",
+)
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
