@@ -11,15 +11,32 @@ import secrets
 import stat
 from pathlib import Path
 
+from gateway.settings import MIN_JWT_SECRET_BYTES, ConfigurationError
+
 #: the file under the data directory that holds the secret
 SECRET_FILE = "jwt-secret"
-#: random bytes in a new secret (HS256 wants at least 32)
+#: random bytes in a new secret
 SECRET_BYTES = 48
 
 
 def demo_jwt_secret(data_dir: Path) -> str:
     """The secret kept in `data_dir`, made (mode 0600) when there is none yet."""
     path = data_dir / SECRET_FILE
+    try:
+        secret = _kept_secret(data_dir, path)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot keep the demo's JWT secret in {path} (LIVE_GATEWAY_DATA_DIR={data_dir}): {exc.strerror}"
+        ) from None
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigurationError(
+            f"{path} holds a JWT secret shorter than {MIN_JWT_SECRET_BYTES} bytes: "
+            "delete it and the demo makes a new one"
+        )
+    return secret
+
+
+def _kept_secret(data_dir: Path, path: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         # Written whole under another name, then linked into place: of two demos starting on one
@@ -37,7 +54,4 @@ def demo_jwt_secret(data_dir: Path) -> str:
     # A copy made readable by others (by hand, or by an archive tool) is made private again.
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         path.chmod(0o600)
-    secret = path.read_text().strip()
-    if not secret:
-        raise ValueError(f"{path} is empty: delete it and the demo makes a new secret")
-    return secret
+    return path.read_text().strip()

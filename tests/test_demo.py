@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gateway.cli import is_loopback
+from gateway.demo_secret import demo_jwt_secret
+from gateway.settings import ConfigurationError
 from tests.demo_harness import SEEDED_PER_SOURCE, graphql, running_demo
 
 STATS = "{ liveEventStats { total bySource { source count } } liveEvents(first: 1) { totalCount } }"
@@ -66,3 +70,18 @@ def test_a_secret_from_the_environment_is_used_and_not_stored(tmp_path: Path) ->
 def test_graphiql_is_signed_in_only_where_the_demo_listens_on_this_machine_alone() -> None:
     assert all(is_loopback(host) for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"))
     assert not any(is_loopback(host) for host in ("0.0.0.0", "::", "192.0.2.10", "demo.example.com"))
+
+
+def test_a_secret_file_that_cannot_be_used_is_one_clear_error(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "data"
+    not_a_directory.write_text("")
+    with pytest.raises(ConfigurationError, match=r"cannot keep the demo's JWT secret in .*LIVE_GATEWAY_DATA_DIR="):
+        demo_jwt_secret(not_a_directory)
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / "jwt-secret").write_text("too-short\n")
+    with pytest.raises(ConfigurationError, match="shorter than 32 bytes: delete it"):
+        demo_jwt_secret(short)
+    (short / "jwt-secret").unlink()
+    made = demo_jwt_secret(short)
+    assert demo_jwt_secret(short) == made and len(made.encode()) >= 32
