@@ -234,6 +234,25 @@ async def jwks_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def add_operator_routes(app: web.Application) -> None:
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus_metrics)
+
+
+def create_ops_app(gateway: web.Application) -> web.Application:
+    """The operators' listener (LIVE_GATEWAY_OPS_PORT): /metrics, /readyz and /healthz of `gateway`, which
+    has started by the time this starts, and nothing else."""
+    ops = web.Application()
+
+    async def share_services(ops: web.Application) -> None:
+        ops[SERVICES] = gateway[SERVICES]
+
+    ops.on_startup.append(share_services)
+    ops.router.add_get("/healthz", healthz)
+    add_operator_routes(ops)
+    return ops
+
+
 def create_app(settings: Settings) -> web.Application:
     authenticator = Authenticator(settings.auth)
     authenticator.check_configured()
@@ -295,7 +314,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.graphiql:
         add_graphiql_assets(app)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus_metrics)
+    if settings.ops_port is None:
+        add_operator_routes(app)
     app.router.add_post("/webhooks/loop", loop_webhook)
     return app

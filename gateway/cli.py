@@ -305,25 +305,34 @@ def preflight(settings: Settings, host: str, port: int, workers: int) -> None:
     Authenticator(settings.auth).check_configured()
     if port:
         check_port_free(host, port, "--port or LIVE_GATEWAY_PORT")
+    if settings.ops_port is not None:
+        if settings.ops_port == port:
+            raise ConfigurationError(f"LIVE_GATEWAY_OPS_PORT is the public port ({port}): give it a port of its own")
+        if settings.ops_port:
+            check_port_free(settings.ops_host, settings.ops_port, "LIVE_GATEWAY_OPS_PORT")
     if workers > 1:
         asyncio.run(check_mongodb(settings))
 
 
 def serve_one(host: str, port: int, reuse_port: bool, shutdown_timeout: float) -> None:
-    from gateway.app import create_app
+    from gateway.app import create_app, create_ops_app
 
     try:
         settings = load_settings()
         configure_logging(settings.log_format, settings.log_level)
         with asyncio.Runner(loop_factory=lambda: event_loop(settings.uvloop)) as runner:
+            app = create_app(settings)
             runner.run(
                 serve_until_signalled(
-                    create_app(settings),
+                    app,
                     host,
                     port,
                     shutdown_timeout=shutdown_timeout,
                     header_timeout=settings.limits.header_timeout,
                     reuse_port=reuse_port,
+                    ops=None
+                    if settings.ops_port is None
+                    else (create_ops_app(app), settings.ops_host, settings.ops_port),
                 )
             )
     except ConfigurationError as exc:

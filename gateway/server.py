@@ -243,17 +243,36 @@ async def serve_until_signalled(
     shutdown_timeout: float,
     header_timeout: float | None = None,
     reuse_port: bool = False,
+    ops: tuple[web.Application, str, int] | None = None,
 ) -> None:
-    async with serving(
-        app,
-        host,
-        port,
-        setting="--port or LIVE_GATEWAY_PORT",
-        shutdown_timeout=shutdown_timeout,
-        header_timeout=header_timeout,
-        reuse_port=reuse_port,
-    ) as url:
+    """`app` on host:port, and `ops` (the operators' app, host and port) beside it, until SIGINT or SIGTERM."""
+    async with contextlib.AsyncExitStack() as listeners:
+        url = await listeners.enter_async_context(
+            serving(
+                app,
+                host,
+                port,
+                setting="--port or LIVE_GATEWAY_PORT",
+                shutdown_timeout=shutdown_timeout,
+                header_timeout=header_timeout,
+                reuse_port=reuse_port,
+            )
+        )
         log.info("listening on %s (GraphQL at %s/graphql)", url, url)
+        if ops is not None:
+            ops_app, ops_host, ops_port = ops
+            ops_url = await listeners.enter_async_context(
+                serving(
+                    ops_app,
+                    ops_host,
+                    ops_port,
+                    setting="LIVE_GATEWAY_OPS_PORT",
+                    shutdown_timeout=shutdown_timeout,
+                    header_timeout=header_timeout,
+                    reuse_port=reuse_port,
+                )
+            )
+            log.info("operators' listener on %s (/metrics, /readyz)", ops_url)
         from gateway.reload import reload_on_sighup  # the application's modules, loaded only to serve one
 
         stop_reloading = reload_on_sighup(app)

@@ -187,6 +187,13 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
+    ops_host: str = Field("127.0.0.1", description="address the operators' listener (/metrics, /readyz) binds")
+    ops_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="port of the operators' listener; set, /metrics and /readyz leave the public listener",
+    )
     mongodb_uri: str | None = Field(
         None,
         validation_alias=AliasChoices("LIVE_GATEWAY_MONGODB_URI", "MONGODB_URI"),

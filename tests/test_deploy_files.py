@@ -134,3 +134,12 @@ def test_a_short_jwt_secret_in_compose_is_refused(compose: dict[str, Any], monke
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError, match="32 bytes"):
         Authenticator(settings.auth).check_configured()
+
+
+def test_metrics_and_readiness_are_off_the_public_port(compose: dict[str, Any]) -> None:
+    gateway = compose["services"]["gateway"]
+    ops_port = gateway["environment"]["LIVE_GATEWAY_OPS_PORT"]
+    assert ops_port != gateway["environment"]["LIVE_GATEWAY_PORT"]
+    container_ports = [str(port).rsplit(":", 1)[-1] for port in gateway["ports"]]
+    published = dict(zip(container_ports, published_addresses(gateway), strict=True))
+    assert published.get(ops_port, "127.0.0.1") == "127.0.0.1"
