@@ -60,7 +60,9 @@ async def test_automatic_persisted_queries_round_trip_on_every_replica(make_gate
         # The text with its hash runs and registers it ...
         status, body = await post(gw, {"query": STATS, "extensions": apq(STATS)})
         assert status == 200 and body["data"]["liveEventStats"]["total"] >= 0
-        assert await documents_in(gw) == [{"_id": sha(STATS), "sha256": sha(STATS), "trusted": False, "name": None}]
+        assert await documents_in(gw) == [
+            {"_id": sha(STATS), "rev": 1, "sha256": sha(STATS), "trusted": False, "name": None}
+        ]
         # ... so that the hash alone runs it, over POST and over GET.
         assert (await post(gw, {"extensions": apq(STATS)}))[1] == body
         status, by_get = await get(gw, {"extensions": json.dumps(apq(STATS))})

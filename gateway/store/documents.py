@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from gateway.model import utcnow
-from gateway.store.mongo import FORCE_DOCUMENT_REWRITE, Database, ensure_index, utc_collection
+from gateway.store.mongo import Database, compare_and_swap, ensure_index, utc_collection
 
 
 def sha256_hex(text: str) -> str:
@@ -68,16 +68,15 @@ class Documents:
         digest = sha256_hex(text)
         fields = {"text": text, "sha256": digest, "trusted": trusted, "name": name, "stored_at": utcnow()}
         try:
-            await self.collection.insert_one({"_id": document_id, **fields})
+            await self.collection.insert_one({"_id": document_id, "rev": 1, **fields})
         except DuplicateKeyError:
-            known = await self.by_id(document_id)
-            if known is None or known.text != text:
+            stored = await self.collection.find_one({"_id": document_id})
+            known = _document(stored) if stored is not None else None
+            if stored is None or known is None or known.text != text:
                 raise DocumentConflict(document_id) from None
             if trusted and not known.trusted:
-                # By _id and the text already there: what changes is only that the operator vouches for it.
-                # (A rewrite keeps the boolean a boolean on the embedded server, so that a query matches it.)
-                await self.collection.update_one(
-                    {"_id": document_id, "sha256": digest}, {"$set": {"trusted": True}, **FORCE_DOCUMENT_REWRITE}
-                )
+                # A compare-and-swap on the revision read: what changes is only that the operator vouches
+                # for the text already there (a concurrent vouching for it lands the same).
+                await compare_and_swap(self.collection, document_id, stored.get("rev"), {"trusted": True})
             return StoredDocument(document_id, text, digest, trusted or known.trusted)
         return StoredDocument(document_id, text, digest, trusted)

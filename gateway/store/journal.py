@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
+from gateway.errors import StoreUnavailable
 from gateway.model import Source, as_utc, utcnow
 from gateway.store.mongo import (
     Database,
@@ -300,5 +301,12 @@ class OperationJournal:
         return [Operation.from_doc(doc) async for doc in cursor]
 
 
-class OperationOutcomeUnknown(Exception):
-    """The server could not say whether the operation's journal entry exists."""
+class OperationOutcomeUnknown(StoreUnavailable):
+    """The server could not say whether the operation's journal entry exists: the idempotency key stays
+    bound to it, so that a retry with the key finds the operation if it does."""
+
+    def __init__(self, operation_id: str) -> None:
+        super().__init__(
+            f"MongoDB could not say whether operation {operation_id} was written; "
+            "send the request again with the same idempotency key"
+        )

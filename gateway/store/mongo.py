@@ -64,8 +64,9 @@ def to_micros(moment: datetime) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-async def compare_and_swap(collection: Collection, _id: Any, rev: int, changes: Document) -> bool:
+async def compare_and_swap(collection: Collection, _id: Any, rev: int | None, changes: Document) -> bool:
     """Set `changes` on document `_id` if its revision is still `rev`, moving it to `rev + 1`; whether it did.
+    (`rev` None: a document stored before it had a revision; `{rev: null}` matches it.)
 
     The filter is `_id` and an integer revision, by equality: the one conditional write every server
     means the same by. Each swap writes a token of its own, so that when the reply is lost the outcome is
@@ -74,7 +75,7 @@ async def compare_and_swap(collection: Collection, _id: Any, rev: int, changes: 
     which every writer after it sees.)
     """
     token = new_write_token()
-    update: Document = {"$set": {**changes, "rev": rev + 1, "write_token": token}, **FORCE_DOCUMENT_REWRITE}
+    update: Document = {"$set": {**changes, "rev": (rev or 0) + 1, "write_token": token}, **FORCE_DOCUMENT_REWRITE}
     try:
         result = await collection.update_one({"_id": _id, "rev": rev}, update)
     except ConnectionFailure:
