@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from gateway.model import as_utc, utcnow
-from gateway.store.mongo import Database, compare_and_swap, ensure_index, to_micros, utc_collection
+from gateway.store.mongo import Database, compare_and_swap, ensure_index, micros_of, to_micros, utc_collection
 
 RETENTION = timedelta(hours=24)
 
@@ -65,13 +65,13 @@ class IdempotencyRecords:
                 continue  # released meanwhile (its request never started): the key is free again
             if existing["operation_id"] == operation_id:
                 return None
-            if int(existing.get("expires_us", 0)) > to_micros(now):
+            if micros_of(existing, "expires_us", "expires_at") > to_micros(now):
                 return IdempotencyRecord(
                     existing["request_hash"],
                     existing["operation_id"],
                     as_utc(existing["created_at"]),  # type: ignore[arg-type]
                 )
-            if await compare_and_swap(self.collection, _id, int(existing.get("rev", 0)), fields):
+            if await compare_and_swap(self.collection, _id, existing.get("rev"), fields):
                 return None
         raise RuntimeError("idempotency key is contended")  # pragma: no cover
 
@@ -82,5 +82,5 @@ class IdempotencyRecords:
         existing = await self.collection.find_one({"_id": _id})
         if existing is None or existing["operation_id"] != operation_id:
             return False
-        released = await self.collection.delete_one({"_id": _id, "rev": int(existing.get("rev", 0))})
+        released = await self.collection.delete_one({"_id": _id, "rev": existing.get("rev")})
         return released.deleted_count == 1

@@ -104,8 +104,8 @@ class Operation:
     lease_until: datetime
     targets: dict[Source, TargetRecord]
     input: dict[str, Any] = field(default_factory=dict)
-    #: the document's revision: every write is a compare-and-swap on it
-    rev: int = 0
+    #: the document's revision: every write is a compare-and-swap on it (None: stored before entries had one)
+    rev: int | None = None
     #: whether the events it created are known to be in the index (False until the reconciler looked)
     indexed: bool = True
 
@@ -125,7 +125,7 @@ class Operation:
             lease_until=as_utc(doc["lease_until"]),  # type: ignore[arg-type]
             targets={Source(k): TargetRecord.from_doc(v) for k, v in (doc.get("targets") or {}).items()},
             input=doc.get("input") or {},
-            rev=int(doc.get("rev") or 0),
+            rev=None if doc.get("rev") is None else int(doc["rev"]),
             indexed=bool(doc.get("indexed", True)),
         )
 
@@ -234,7 +234,7 @@ class OperationJournal:
             if await compare_and_swap(
                 self.collection, operation.id, rev, {**changes, "updated_at": now, "updated_us": to_micros(now)}
             ):
-                operation.rev = max(operation.rev, rev + 1)
+                operation.rev = max(operation.rev or 0, (rev or 0) + 1)
                 return True
             current = await self.get(operation.id)
             if current is None or current.runner != operation.runner or current.rev == rev:
@@ -282,11 +282,13 @@ class OperationJournal:
     async def abandoned(self, limit: int = 100) -> list[Operation]:
         """Running operations whose runner's lease ran out: it crashed mid-fan-out."""
         now = utcnow()
-        cursor = self.collection.find(
-            {"state": OperationState.RUNNING.value, "lease_until_us": {"$lte": to_micros(now)}}
-        ).limit(limit)
-        found = [Operation.from_doc(doc) async for doc in cursor]
-        return [operation for operation in found if operation.lease_expired(now)]
+        running = OperationState.RUNNING.value
+        expired = self.collection.find({"state": running, "lease_until_us": {"$lte": to_micros(now)}}).limit(limit)
+        found = [Operation.from_doc(doc) async for doc in expired]
+        # Entries written before leases were kept in microseconds: their expiry is read from the document.
+        unmeasured = self.collection.find({"state": running, "lease_until_us": None}).limit(limit)
+        found += [Operation.from_doc(doc) async for doc in unmeasured]
+        return [operation for operation in found if operation.lease_expired(now)][:limit]
 
     async def unindexed(self, settled_for: timedelta, limit: int = 100) -> list[Operation]:
         """Finished operations, done for at least `settled_for`, whose events the index is not known to hold."""

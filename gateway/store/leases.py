@@ -20,6 +20,7 @@ from gateway.store.mongo import (
     Database,
     compare_and_swap,
     ensure_index,
+    micros_of,
     new_write_token,
     to_micros,
     utc_collection,
@@ -49,21 +50,21 @@ class Leases:
             except ConnectionFailure:
                 return await written_by(self._leases, name, token)
             return True
-        if current.get("holder") != holder and int(current.get("expires_us", 0)) > to_micros(moment):
+        if current.get("holder") != holder and micros_of(current, "expires_us", "expires_at") > to_micros(moment):
             return False
-        return await compare_and_swap(self._leases, name, int(current.get("rev", 0)), fields)
+        return await compare_and_swap(self._leases, name, current.get("rev"), fields)
 
     async def release(self, name: str, holder: str) -> bool:
         """Give the lease up if `holder` has it; whether it did."""
         current = await self._leases.find_one({"_id": name})
         if current is None or current.get("holder") != holder:
             return False
-        released = await self._leases.delete_one({"_id": name, "rev": int(current.get("rev", 0))})
+        released = await self._leases.delete_one({"_id": name, "rev": current.get("rev")})
         return released.deleted_count == 1
 
     async def holder(self, name: str, now: datetime | None = None) -> str | None:
         """Who holds the lease now, if anyone."""
         lease = await self._leases.find_one({"_id": name})
-        if lease is None or int(lease.get("expires_us", 0)) <= to_micros(now or utcnow()):
+        if lease is None or micros_of(lease, "expires_us", "expires_at") <= to_micros(now or utcnow()):
             return None
         return str(lease["holder"])

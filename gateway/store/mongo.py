@@ -64,6 +64,16 @@ def to_micros(moment: datetime) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def micros_of(doc: Document, field: str, dated: str) -> int:
+    """`doc[field]`, integer microseconds, or its date `doc[dated]` in them for a document written before
+    it kept `field` (0 when it has neither)."""
+    value = doc.get(field)
+    if value is not None:
+        return int(value)
+    moment = doc.get(dated)
+    return to_micros(moment) if isinstance(moment, datetime) else 0
+
+
 async def compare_and_swap(collection: Collection, _id: Any, rev: int | None, changes: Document) -> bool:
     """Set `changes` on document `_id` if its revision is still `rev`, moving it to `rev + 1`; whether it did.
     (`rev` None: a document stored before it had a revision; `{rev: null}` matches it.)

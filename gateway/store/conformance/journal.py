@@ -82,6 +82,15 @@ async def take_over(db: Database) -> None:
     expect(after["op_2"]["runner"] == "runner-y", f"op_2's runner is {after['op_2']['runner']!r}, not runner-y")
     expect(not await journal.take_over(abandoned, "runner-z", LIVE), "a second take-over from one read landed")
 
+    # An entry written before entries had revisions or leases in microseconds: `{rev: null}` matches it.
+    legacy = {k: v for k, v in before["op_2"].items() if k not in ("rev", "write_token", "lease_until_us")}
+    await journal.collection.insert_one({**legacy, "_id": "op_3_legacy", "runner": "runner-x"})
+    found = [operation for operation in await journal.abandoned() if operation.id == "op_3_legacy"]
+    expect(len(found) == 1 and found[0].rev is None, f"abandoned() read the entry without a revision as {found}")
+    expect(await journal.take_over(found[0], "runner-y", LIVE), "could not take over an entry without a revision")
+    taken = await journal.get("op_3_legacy")
+    expect(taken is not None and taken.runner == "runner-y" and taken.rev == 1, f"the take-over left {taken}")
+
 
 @check("journal.reopen", "update_one({_id, rev}) after reading it done or abandoned, among expired neighbours")
 async def reopen(db: Database) -> None:

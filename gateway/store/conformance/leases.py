@@ -36,6 +36,13 @@ async def acquire(db: Database) -> None:
     expect(await leases.holder("lease_0_expired", now=later) is None, "taking lease_1 took an expired neighbour")
     expect(await leases.acquire("lease_1", winner, 60, now=later), "its holder could not renew the lease")
 
+    # A lease written before leases had revisions: `{rev: null}` matches it.
+    await db["leases"].insert_one({"_id": "lease_2_legacy", "holder": "holder-b", "expires_at": now})
+    await db["leases"].insert_one({"_id": "lease_3_legacy", "holder": "holder-b", "expires_at": later + timedelta(1)})
+    expect(not await leases.acquire("lease_3_legacy", "holder-a", 60, now=later), "took a live lease without rev")
+    expect(await leases.acquire("lease_2_legacy", "holder-a", 60, now=later), "could not take a lease without rev")
+    expect(await leases.holder("lease_2_legacy", now=later) == "holder-a", "the lease without rev was not taken")
+
 
 @check("leases.release", "find_one({_id}), then delete_one({_id, rev})")
 async def release(db: Database) -> None:
