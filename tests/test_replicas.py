@@ -12,8 +12,10 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
+from gateway.ids import decode_global_id
 from gateway.model import Source
 from gateway.simulators.state import SIM_STATE
 from tests.conftest import Sim
@@ -37,6 +39,7 @@ def replica_env(sim: Sim, mongo_uri: str, database: str) -> dict[str, str]:
         # One attempt per call: an operation's lease (the longest call it can make) stays short, so a
         # dead replica's operation is taken over within seconds.
         env[f"LIVE_GATEWAY_{vendor}__RETRIES"] = "0"
+        env[f"LIVE_GATEWAY_{vendor}__SLOT_WAIT"] = "0.5"
     return env
 
 
@@ -111,6 +114,48 @@ async def assert_listed_within_a_reconcile_interval(url: str, recorded: dict[str
 async def kill(process: Any) -> None:
     process.kill()
     await process.wait()
+
+
+async def test_sigkill_mid_create_the_other_replica_finishes_it(sim: Sim, mongo_uri: str, mongo_db: Any) -> None:
+    env = replica_env(sim, mongo_uri, mongo_db.name)
+    # Streamloop and Livepush are slow: the replica dies with their calls in flight.
+    await sim.control("POST", "faults", {"streamloop": {"latency_ms": 800}, "livepush": {"latency_ms": 800}})
+    async with replicas(env) as [(doomed, doomed_url), (_, survivor_url)]:
+        request = asyncio.create_task(post(doomed_url, CREATE, {"input": create_input("Killed mid-create")}))
+        for _ in range(200):
+            operation = await mongo_db.operations.find_one({})
+            if operation and operation["targets"]["LOOP_CALL"]["state"] == "SUCCEEDED":
+                break
+            await asyncio.sleep(0.02)
+        await kill(doomed)
+        with contextlib.suppress(aiohttp.ClientError):
+            await request
+        assert operation is not None and operation["state"] == "RUNNING"
+        await sim.control("POST", "faults", {"streamloop": {}, "livepush": {}})
+
+        recorded = await assert_journal_matches_vendors(sim, mongo_db)
+        assert {source: len(natives) for source, natives in recorded.items()} == dict.fromkeys(ALL_SOURCES, 1)
+        await assert_listed_within_a_reconcile_interval(survivor_url, recorded)
+
+
+async def test_sigkill_right_after_answering_loses_no_event(sim: Sim, mongo_uri: str, mongo_db: Any) -> None:
+    env = replica_env(sim, mongo_uri, mongo_db.name)
+    async with replicas(env) as [(doomed, doomed_url), (_, survivor_url)]:
+        answers = await asyncio.gather(
+            *(post(doomed_url, CREATE, {"input": create_input(f"Answered {n}")}) for n in range(4))
+        )
+        # Killed the moment the answers are in: whatever it meant to do after answering is lost.
+        await kill(doomed)
+        acknowledged = {
+            (event["source"], decode_global_id(event["id"])[1])
+            for answer in answers
+            for event in answer["data"]["createLiveEvent"]["events"]
+        }
+        assert len(acknowledged) == 4 * len(ALL_SOURCES)
+
+        recorded = await assert_journal_matches_vendors(sim, mongo_db)
+        assert {(s, n) for s, natives in recorded.items() for n in natives} == acknowledged
+        await assert_listed_within_a_reconcile_interval(survivor_url, recorded)
 
 
 async def test_one_key_and_concurrent_retries_on_both_replicas_make_one_object_per_target(
