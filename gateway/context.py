@@ -48,6 +48,10 @@ class Services:
     #: computations that equal subscriptions share
     shared: SharedComputations = field(default_factory=SharedComputations)
 
+    def event_loader(self) -> EventLoader:
+        """A loader for one request or one operation: its own batches, the replica's memory of missing ids."""
+        return EventLoader(self.adapters, self.store, self.fresh_for(), self.metrics, self.missing)
+
     def fresh_for(self) -> dict[Source, float]:
         return {source: getattr(self.settings, source.vendor.value.lower()).fresh_for for source in self.adapters}
 
@@ -92,9 +96,7 @@ class Context:
             services=services,
             request_id=request_id,
             principal=principal,
-            loader=EventLoader(
-                services.adapters, services.store, services.fresh_for(), services.metrics, services.missing
-            ),
+            loader=services.event_loader(),
         )
 
 

@@ -40,7 +40,6 @@ from gateway.auth import API_KEY_HEADER
 from gateway.context import Context
 from gateway.errors import GatewayError, RateLimited, Unauthenticated
 from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, RATE_LIMIT, SETTINGS
-from gateway.loaders import EventLoader
 from gateway.observability import request_id_var
 from gateway.ratelimit import TooManySockets
 
@@ -202,9 +201,7 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         """A context of the operation's own, for the socket's caller, as an HTTP request would have."""
         base = self.context
         request_id = f"{base.request_id}.{next(self._operation_numbers)}"
-        services = base.services
-        loader = EventLoader(services.adapters, services.store, services.fresh_for(), services.metrics)
-        return replace(base, request_id=request_id, loader=loader, deferred_errors=[])
+        return replace(base, request_id=request_id, loader=base.services.event_loader(), deferred_errors=[])
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         # As strawberry's own, with a context per operation.

@@ -139,3 +139,14 @@ async def test_a_reload_takes_a_new_vendor_call_budget(make_gateway: Callable[..
         _, body = await gw.post(NODES, {"ids": unknown_streams(3)})
         assert body == {"data": {"nodes": [None] * 3}}
         assert await sim.vendor_requests("streamloop") == 5
+
+
+async def test_over_a_websocket_missing_ids_are_remembered_too(gateway: Gateway, sim: Sim) -> None:
+    ids = unknown_streams(4)
+    async with socket(gateway, token_for(Role.VIEWER)) as (ws, _):
+        for _ in range(3):
+            await ws.ws.send_json(
+                {"id": str(uuid.uuid4()), "type": "subscribe", "payload": {"query": NODES, "variables": {"ids": ids}}}
+            )
+            assert (await ws.receive())["payload"] == {"data": {"nodes": [None] * 4}}
+    assert await sim.vendor_requests("streamloop") == 4
