@@ -35,7 +35,9 @@ e2e: $(E2E_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 # The README's GraphQL Code Generator configurations generate and compile (tsc --strict) against schema.graphql.
-clients:
+clients: $(STAMP)
+	mkdir -p docs/clients/generated
+	$(BIN)/live-gateway possible-types --output docs/clients/generated/possibleTypes.json
 	cd docs/clients && npm install --no-audit --no-fund --silent && npm run -s check
 
 lint: $(STAMP)

@@ -160,3 +160,15 @@ def test_workers_must_be_one_or_more(tmp_path: Path, workers: str) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("live-gateway serve: error: argument --workers: must be")
+
+
+def test_possible_types_to_a_missing_folder(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "possibleTypes.json"
+    line = one_line_error(run("possible-types", "--output", str(target), cwd=tmp_path), "possible-types")
+    assert line == f"live-gateway possible-types: cannot write --output {target}: No such file or directory"
+
+
+def test_healthcheck_of_nothing_listening(tmp_path: Path, closed_port: int) -> None:
+    done = run("healthcheck", env={"LIVE_GATEWAY_PORT": str(closed_port)}, cwd=tmp_path)
+    line = one_line_error(done, "healthcheck")
+    assert line.startswith(f"live-gateway healthcheck: http://127.0.0.1:{closed_port}/healthz: ")
