@@ -88,7 +88,7 @@ def access_middleware(
             return await handler(request)
         try:
             principal = await authenticator.authenticate_async(authorization, api_key)
-            request.app[RATE_LIMIT].check(principal)
+            await request.app[RATE_LIMIT].admit(principal)
         except Unauthenticated as exc:
             metrics.rejected.labels("unauthenticated").inc()
             return error_response(request, exc, 401)

@@ -43,6 +43,7 @@ from gateway.response_cache import ResponseCache
 from gateway.schema import build_schema
 from gateway.server import deadline_middleware
 from gateway.settings import ConfigurationError, Settings
+from gateway.shared_limits import SharedLimit
 from gateway.store import Store, connect
 from gateway.store.changes import Change
 from gateway.tracing import check_tracing, client_trace_configs, mongo_event_listeners, trace_middleware
@@ -131,6 +132,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await mongodb_answers(store, settings)
         await store.ensure_indexes()
         clients = build_clients(http, settings)
+        # Limits that protect what every replica shares hold across all of them, counted in MongoDB.
+        if settings.limits.shared_rate_limit:
+            app[RATE_LIMIT].share(store.windows)
+        for client in clients.values():
+            if client.settings.budget:
+                client.budget = SharedLimit(store.windows, client.settings.budget)
         app[METRICS].watch(clients)
         adapters = build_adapters(clients)
         responses = ResponseCache(settings.response_cache)

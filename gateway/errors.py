@@ -151,6 +151,17 @@ class VendorRateLimited(VendorError):
         self.retry_after = retry_after
 
 
+class VendorBudgetSpent(VendorError):
+    """The vendor's budget of outbound requests (all replicas together) is spent for now; nothing was sent."""
+
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, vendor: Vendor, message: str, *, retry_after: float) -> None:
+        super().__init__(vendor, message)
+        self.retry_after = retry_after
+
+
 class VendorBusy(VendorError):
     """Every slot for calls to the vendor stayed taken for as long as a call may wait: the gateway's own
     crowd, not the vendor's failure (the breaker and the vendor's health do not count it)."""

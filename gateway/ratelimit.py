@@ -16,23 +16,48 @@ from strawberry.extensions import SchemaExtension
 from gateway.auth import Principal
 from gateway.errors import GatewayError, RateLimited, VendorCallsSpent
 from gateway.model import Vendor
+from gateway.shared_limits import SharedLimit
+from gateway.store.ratelimits import SharedWindows
 from gateway.vendors.base import vendor_call_spender
 
 
 class CallerRateLimit:
-    """A moving window per caller, per replica: a caller spread over N replicas gets up to N times the rate."""
+    """A moving window per caller in each replica and, once `share`d, the same limit across all replicas."""
 
     def __init__(self, limit: str, counted: str = "requests") -> None:
         self._item: RateLimitItem | None = parse(limit) if limit else None
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         #: what is counted, for the message (`requests`, `vendor calls`)
         self.counted = counted
+        self._shared: SharedLimit | None = None
+        self._windows: SharedWindows | None = None
 
     def configure(self, limit: str) -> None:
         """Another limit from now on (settings reloaded); what each caller sent in the window still counts."""
         self._item = parse(limit) if limit else None
 
+    def share(self, windows: SharedWindows) -> None:
+        """Count across every replica from now on, in MongoDB."""
+        self._windows = windows
+        self._shared = SharedLimit(windows, str(self._item)) if self._item is not None else None
+
+    async def admit(self, principal: Principal) -> None:
+        """`check`, then the same limit across all replicas (when shared)."""
+        self.check(principal)
+        if self._item is None or self._shared is None or self._windows is None:
+            return
+        if str(self._shared.item) != str(self._item):  # the limit was configured anew
+            self._shared = SharedLimit(self._windows, str(self._item))
+        verdict = await self._shared.take(f"caller:{principal.name}")
+        if not verdict.allowed:
+            retry_after = max(1, math.ceil(verdict.retry_after))
+            raise RateLimited(
+                f"more than {self._item} {self.counted} across the gateway; try again in {retry_after} s",
+                retry_after=retry_after,
+            )
+
     def check(self, principal: Principal) -> None:
+        """This replica's own count: a caller over the limit here is over it everywhere."""
         if self._item is None:
             return
         if not self._limiter.hit(self._item, principal.name):

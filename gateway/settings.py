@@ -37,6 +37,11 @@ class VendorSettings(BaseModel):
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the circuit breaker")
     breaker_reset: float = Field(10.0, gt=0, description="seconds an open breaker waits before letting a probe by")
     fresh_for: float = Field(30.0, ge=0, description="seconds a cached event is served without asking")
+    budget: str | None = Field(
+        None,
+        description="outbound requests to the vendor per window by all replicas together (`600/minute`); "
+        "none for no budget",
+    )
     deduplicate_reads: bool = Field(
         True, description="identical reads in flight at once (method, URL, credentials) share one call"
     )
@@ -59,6 +64,7 @@ class LoopSettings(VendorSettings):
 
 
 class StreamloopSettings(VendorSettings):
+    budget: str | None = Field("600/minute", description="Streamloop's documented quota: 600 requests a minute")
     workspace_id: str | None = Field(None, description="sent as X-Workspace-Id with an API key")
     api_key: SecretStr | None = Field(None, description="X-API-Key; used instead of the bearer token")
 
@@ -141,8 +147,9 @@ class LimitSettings(BaseModel):
     vendor_call_budget: str = Field(
         "600/minute", description="vendor calls per caller per replica, in `limits` notation; empty for none"
     )
-    rate_limit: str = Field(
-        "1200/minute", description="requests per caller per replica, in `limits` notation; empty for none"
+    rate_limit: str = Field("1200/minute", description="requests per caller, in `limits` notation; empty for none")
+    shared_rate_limit: bool = Field(
+        True, description="count each caller's requests across all replicas (in MongoDB), not per replica"
     )
 
 

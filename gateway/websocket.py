@@ -99,7 +99,7 @@ async def admit_socket(context: Context) -> None:
             raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from exc
         # Credentials that came here were not seen by the access middleware: this is the socket's request.
         try:
-            app[RATE_LIMIT].check(context.principal)
+            await app[RATE_LIMIT].admit(context.principal)
         except RateLimited as exc:
             raise SocketRefused(TOO_MANY, exc.message) from exc
     try:
@@ -115,14 +115,14 @@ def release_socket(context: Context) -> None:
         context.socket_open = False
 
 
-def operation_refusal(context: Context, running: int) -> GatewayError | None:
+async def operation_refusal(context: Context, running: int) -> GatewayError | None:
     """Why an operation sent on the socket may not run now: too many at once, or over the caller's rate."""
     limit = context.request.app[SETTINGS].limits.max_subscriptions_per_socket
     if running >= limit:
         return TooManyOperations(f"at most {limit} operations run at once on one socket; complete one first")
     if context.principal is not None:
         try:
-            context.request.app[RATE_LIMIT].check(context.principal)
+            await context.request.app[RATE_LIMIT].admit(context.principal)
         except RateLimited as exc:
             return exc
     return None
@@ -190,7 +190,7 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             # For a reused id, the protocol's own answer (closing the socket) stands.
             if message.get("id") not in self.operations:
-                refusal = operation_refusal(self.context, len(self.operations))
+                refusal = await operation_refusal(self.context, len(self.operations))
                 if refusal is not None:
                     error = GraphQLError(refusal.message, extensions=refusal.extensions())
                     await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error.formatted]))

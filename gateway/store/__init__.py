@@ -18,6 +18,7 @@ from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.journal import OperationJournal
 from gateway.store.leases import Leases
 from gateway.store.mongo import Database
+from gateway.store.ratelimits import SharedWindows
 from gateway.store.sources import SourceListings
 from gateway.store.webhooks import WebhookDeliveries
 
@@ -36,6 +37,7 @@ class Store:
         self.idempotency = IdempotencyRecords(db)
         self.webhooks = WebhookDeliveries(db)
         self.documents = Documents(db)
+        self.windows = SharedWindows(db, self.health)
 
     async def ensure_indexes(self) -> None:
         await self.events.ensure_indexes()
@@ -45,6 +47,7 @@ class Store:
         await self.idempotency.ensure_indexes()
         await self.webhooks.ensure_indexes()
         await self.documents.ensure_indexes()
+        await self.windows.ensure_indexes()
 
     async def ping(self) -> float:
         """The server's round-trip time in seconds; raises `PyMongoError` when it does not answer."""

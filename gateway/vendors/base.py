@@ -8,6 +8,7 @@ subclass that speaks the vendor's HTTP API, pydantic wire models that validate w
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -28,6 +29,7 @@ from yarl import URL
 from gateway.errors import (
     UnsupportedByVendor,
     VendorAuthError,
+    VendorBudgetSpent,
     VendorBusy,
     VendorConflict,
     VendorError,
@@ -42,6 +44,7 @@ from gateway.errors import (
 )
 from gateway.model import Event, Source, Vendor
 from gateway.settings import VendorSettings
+from gateway.shared_limits import SharedLimit
 from gateway.tracing import vendor_headers
 from gateway.vendors.dedup import InFlight, read_key
 from gateway.vendors.resilience import CircuitBreaker, backoff, counts_against_vendor, is_retryable
@@ -133,6 +136,8 @@ class VendorClient:
         self.breaker = CircuitBreaker(self.vendor, settings.breaker_failures, settings.breaker_reset)
         #: told of every call that reached the vendor (metrics)
         self.observer: CallObserver | None = None
+        #: the vendor's budget of outbound requests, shared by every replica (`settings.budget`)
+        self.budget: SharedLimit | None = None
         #: the reads in flight, shared by identical reads meanwhile
         self.in_flight: InFlight[VendorResponse] = InFlight()
         #: told of every read that was not sent because an identical one was in flight (metrics)
@@ -217,6 +222,15 @@ class VendorClient:
         spend = vendor_call_spender.get()
         if spend is not None:
             spend(self.vendor)  # the caller's budget of vendor calls; nothing is sent beyond it
+        if self.budget is not None:
+            # The vendor's own quota, shared by every replica: a call beyond it is never sent, and is
+            # nobody's failure (neither the breaker nor a retry sees it).
+            verdict = await self.budget.take(f"vendor:{self.vendor.value}")
+            if not verdict.allowed:
+                retry_after = max(1, math.ceil(verdict.retry_after))
+                spent = f"{self.vendor.value}'s budget of {self.budget.item} requests is spent"
+                message = f"{spent}; try again in {retry_after} s"
+                raise VendorBudgetSpent(self.vendor, message, retry_after=retry_after)
         admission = self.breaker.check()
         try:
             await self._take_slot()
