@@ -22,7 +22,7 @@ from gateway.auth import Authenticator, hash_api_key
 from gateway.errors import Unauthenticated
 from gateway.settings import ApiKey, AuthSettings, ConfigurationError, LimitSettings, Role
 from tests.conftest import SIM_TOKEN, Sim
-from tests.gateway_harness import JWT_SECRET, Gateway, token_for
+from tests.gateway_harness import JWT_SECRET, Gateway, auth_header, token_for
 from tests.test_mutations import create_input
 
 QUERY = "{ vendors { vendor } }"
@@ -426,3 +426,30 @@ async def test_a_header_trick_does_not_escape_the_rate_limit(make_gateway: Calla
             (await trick(gw, "POST", {**viewer, **HANDSHAKE_TRICKS["upgrade-connection"]}))[0] for _ in range(4)
         ]
         assert statuses == [200, 200, 429, 429]
+
+
+async def test_the_journal_is_every_admins_and_names_who_made_each_operation(gateway: Gateway, sim: Sim) -> None:
+    # An operator creates (a failing target, so there is something to retry) ...
+    await sim.control("POST", "faults", {"livepush": {"reject_status": 400}})
+    created = await post(
+        gateway,
+        CREATE,
+        auth_header(Role.OPERATOR, subject="alice"),
+        {"input": create_input(livepush={"category": "SIMULCAST"}), "key": None},
+    )
+    payload = created[2]["data"]["createLiveEvent"]
+    assert payload["failures"] == [{"source": "LIVEPUSH_STREAM", "code": "VENDOR_REJECTED"}]
+    await sim.control("POST", "faults", {"livepush": {}})
+    read = "query($id: ID!) { liveEventOperation(id: $id) { id createdBy targets { state } } }"
+    retry = "mutation($id: ID!) { retryLiveEventOperation(operationId: $id) { createdBy targets { state } } }"
+    # ... and any admin, not only one who made it, reads it and retries it: the journal is the gateway's record.
+    for admin in ("bob", "carol"):
+        _, _, body = await post(gateway, read, auth_header(Role.ADMIN, subject=admin), {"id": payload["operationId"]})
+        operation = body["data"]["liveEventOperation"]
+        assert operation["createdBy"] == "sub:alice"
+    _, _, body = await post(gateway, retry, auth_header(Role.ADMIN, subject="bob"), {"id": payload["operationId"]})
+    assert body["data"]["retryLiveEventOperation"] == {"createdBy": "sub:alice", "targets": [{"state": "SUCCEEDED"}]}
+    # The one who made it, an operator, may not read it.
+    _, _, body = await post(gateway, read, auth_header(Role.OPERATOR, subject="alice"), {"id": payload["operationId"]})
+    assert body["data"]["liveEventOperation"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

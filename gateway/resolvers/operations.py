@@ -80,5 +80,6 @@ async def operation_type(info: GraphQLInfo, operation: Operation) -> LiveEventOp
         state=operation.state,
         created_at=operation.created_at,
         updated_at=operation.updated_at,
+        created_by=operation.caller,
         targets=targets,
     )

@@ -241,4 +241,8 @@ class LiveEventOperation:
     state: OperationStateEnum = strawberry.field(description="Whether targets are in flight.")  # type: ignore[valid-type]
     created_at: datetime = strawberry.field(description="When it was journaled.")
     updated_at: datetime = strawberry.field(description="When a target last changed.")
+    created_by: str = strawberry.field(
+        description="Who made it: `sub:` and the bearer token's subject, or `key:` and the API key's name. "
+        "Every admin sees every operation; this says whose it was."
+    )
     targets: list[OperationTarget] = strawberry.field(description="Each target and its outcome.")
