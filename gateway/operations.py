@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from pymongo.errors import PyMongoError
 from ulid import ULID
 
 from gateway.background import repeat
@@ -220,8 +221,14 @@ class OperationRunner:
         created and it lacks; the number taken over."""
         taken = 0
         for operation in await self.store.journal.abandoned():
-            if await self.take_over(operation) is not None:
-                taken += 1
+            try:
+                if await self.take_over(operation) is not None:
+                    taken += 1
+            except PyMongoError:
+                raise  # the next round tries again
+            except Exception:
+                # One operation that cannot be run holds up none of the others.
+                log.exception("taking over operation %s failed", operation.id)
         await self.reindex()
         return taken
 

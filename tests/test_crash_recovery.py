@@ -309,3 +309,17 @@ async def test_a_key_whose_first_request_never_started_is_freed(
         again = (await create(gw, input, key="orphan-key"))["data"]["createLiveEvent"]
     assert again["replayed"] is False and not again["failures"]
     assert await vendor_objects_titled(sim, "Launch show") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
+
+
+async def test_an_entry_that_cannot_be_read_holds_up_no_other_takeover(sim: Sim, gateway: Gateway) -> None:
+    journal = gateway.services.store.journal
+    # Found first: a running entry whose lease ran out and whose target lacks what a target has.
+    broken = {"_id": "op_0_broken", "rev": 1, "state": "RUNNING", "lease_until_us": 0, "runner": "gone"}
+    await journal.collection.insert_one({**broken, "targets": {"LIVEPUSH_STREAM": {"state": "PENDING"}}})
+    await abandon(gateway, [Source.LIVEPUSH_STREAM], "op_1_abandoned")
+
+    assert await gateway.services.operations.reconcile() == 1
+
+    done = await journal.get("op_1_abandoned")
+    assert done is not None and done.state.value == "DONE"
+    assert await vendor_objects_titled(sim, "Half made") == {"streamloop": 0, "livepush": 1, "loop_session": 0}

@@ -8,11 +8,13 @@ each other.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from gateway.errors import StoreUnavailable
@@ -25,6 +27,8 @@ from gateway.store.mongo import (
     to_micros,
     utc_collection,
 )
+
+log = logging.getLogger(__name__)
 
 
 class TargetState(StrEnum):
@@ -284,10 +288,9 @@ class OperationJournal:
         now = utcnow()
         running = OperationState.RUNNING.value
         expired = self.collection.find({"state": running, "lease_until_us": {"$lte": to_micros(now)}}).limit(limit)
-        found = [Operation.from_doc(doc) async for doc in expired]
+        found = await _readable(expired)
         # Entries written before leases were kept in microseconds: their expiry is read from the document.
-        unmeasured = self.collection.find({"state": running, "lease_until_us": None}).limit(limit)
-        found += [Operation.from_doc(doc) async for doc in unmeasured]
+        found += await _readable(self.collection.find({"state": running, "lease_until_us": None}).limit(limit))
         return [operation for operation in found if operation.lease_expired(now)][:limit]
 
     async def unindexed(self, settled_for: timedelta, limit: int = 100) -> list[Operation]:
@@ -300,7 +303,19 @@ class OperationJournal:
                 "updated_us": {"$lte": to_micros(now - settled_for)},
             }
         ).limit(limit)
-        return [Operation.from_doc(doc) async for doc in cursor]
+        return await _readable(cursor)
+
+
+async def _readable(cursor: AsyncCursor[dict[str, Any]]) -> list[Operation]:
+    """The operations of `cursor`; an entry that cannot be read is logged and left out, so that it holds
+    up none of the others (the reconciler reads these every round)."""
+    operations = []
+    async for doc in cursor:
+        try:
+            operations.append(Operation.from_doc(doc))
+        except (KeyError, ValueError, TypeError):
+            log.exception("operation %s cannot be read; left as it is", doc.get("_id"))
+    return operations
 
 
 class OperationOutcomeUnknown(StoreUnavailable):
