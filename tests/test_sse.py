@@ -347,3 +347,12 @@ async def test_a_stream_ends_when_its_token_expires(make_gateway: Callable[..., 
         ),
         ("complete", None),
     ]
+
+
+async def test_a_subscription_may_be_a_get_as_event_source_sends_it(gateway: Gateway, sim: Sim) -> None:
+    params = {"query": STATS, "variables": json.dumps({"filter": {"sources": ["LOOP_CALL"]}})}
+    async with gateway.http.get(f"{gateway.url}/graphql", params=params, headers=SSE) as resp:
+        assert resp.status == 200
+        async with asyncio.timeout(10):
+            event, data = await anext(events(resp))
+    assert (event, json.loads(data)) == ("next", {"data": {"liveEventStatsUpdated": {"total": 0, "liveNow": 0}}})
