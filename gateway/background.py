@@ -13,6 +13,9 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 
+#: how long a background task gets to finish its round once the application stops
+STOP_GRACE = 2.0
+
 
 async def repeat(stop: asyncio.Event, interval: float, round: Callable[[], Awaitable[Any]], what: str) -> None:
     """Run `round` now and then every `interval` seconds until `stop` is set; a failed round is logged,
@@ -31,8 +34,10 @@ def background_task(
     run: Callable[[web.Application, asyncio.Event], Coroutine[Any, Any, None]],
     enabled: Callable[[web.Application], bool] = lambda app: True,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context that runs `run(app, stop)` while the application runs, and waits for it to
-    finish once `stop` is set on shutdown."""
+    """A cleanup context that runs `run(app, stop)` while the application runs. On shutdown `stop` is set
+    and the task gets `STOP_GRACE` seconds to finish its round; then it is cancelled, so that a round held
+    up by a slow vendor cannot hold the process past its shutdown bound (work it leaves, such as a journaled
+    operation, is taken over as after a crash)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         if not enabled(app):
@@ -42,6 +47,11 @@ def background_task(
         task = asyncio.create_task(run(app, stop), name=name)
         yield
         stop.set()
-        await task
+        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
+        if not done:
+            log.warning("%s did not stop within %g s; cancelled", name, STOP_GRACE)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     return context
