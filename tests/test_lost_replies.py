@@ -78,3 +78,29 @@ async def test_a_create_whose_journal_insert_never_arrived_frees_its_key(
         assert again["data"]["createLiveEvent"]["failures"] == []
         assert len(await operations_in_journal(gateway)) == 1
         assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 1}
+
+
+@pytest.mark.parametrize(
+    ("verb", "collection"),
+    [("insert", "idempotency"), ("insert", "claims"), ("update", "operations")],
+    ids=["idempotency-claim", "object-claim", "journal-swap"],
+)
+async def test_a_create_whose_store_write_reply_is_lost_answers_once(
+    sim: Sim, make_gateway: Callable[..., Any], mongo_uri: str, verb: str, collection: str
+) -> None:
+    """The write landed; its reply did not come back. It is read back by its `_id` (a swap by the token it
+    wrote), and the create goes on as if the reply had come."""
+    title = f"Reply lost: {verb} {collection}"
+    async with mongo_proxy(mongo_uri) as proxy, make_gateway(mongodb_uri=proxy.uri) as gateway:
+        proxy.lose_reply(writes_to(verb, collection))
+        first = await create(gateway, create_input(title, **TARGETS), key=f"key-{collection}")
+        again = await create(gateway, create_input(title, **TARGETS), key=f"key-{collection}")
+        await reconcile_as_if_leases_ran_out(gateway)
+
+        assert [command[verb] for command in proxy.cut] == [collection]
+        assert "errors" not in first, first
+        assert first["data"]["createLiveEvent"]["failures"] == []
+        assert again["data"]["createLiveEvent"]["replayed"] is True
+        journal = await operations_in_journal(gateway)
+        assert [doc["state"] for doc in journal] == ["DONE"]
+        assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 1}
