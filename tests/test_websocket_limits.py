@@ -15,6 +15,7 @@ import pytest
 
 from gateway.settings import LimitSettings, Role
 from tests.gateway_harness import Gateway, token_for
+from tests.test_live_updates import create
 
 QUERY = "{ vendors { vendor } }"
 STATS = "subscription { liveEventStatsUpdated { total liveNow } }"
@@ -149,7 +150,16 @@ async def test_equal_subscriptions_share_one_computation(gateway: Gateway, monke
         firsts = [await ws.receive() for ws in (one, one, one, two, two)]
         assert {message["type"] for message in firsts} == {"next"}
         assert computed == 1
+        # A change is counted once for all five.
+        await create(gateway, livepush={"category": "SIMULCAST"})
+        again = [await ws.receive() for ws in (one, one, one, two, two)]
+        assert {message["payload"]["data"]["liveEventStatsUpdated"]["total"] for message in again} == {1}
+        assert computed == 2
         # Another filter is another computation.
         await one.send("subscription { liveEventStatsUpdated(filter: {isLive: true}) { total } }")
         assert (await one.receive())["type"] == "next"
-        assert computed == 2
+        assert computed == 3
+    # The last subscriber to leave stops the computation, and with it its place in the change feed.
+    async with asyncio.timeout(5):
+        while gateway.services.shared.running or gateway.services.hub.subscriber_count:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
