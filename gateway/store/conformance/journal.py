@@ -82,6 +82,14 @@ async def take_over(db: Database) -> None:
     expect(after["op_2"]["runner"] == "runner-y", f"op_2's runner is {after['op_2']['runner']!r}, not runner-y")
     expect(not await journal.take_over(abandoned, "runner-z", LIVE), "a second take-over from one read landed")
 
+    # Two replicas' reconcilers that read one abandoned operation at once: one takes it over.
+    contested = await _begin(journal, "op_4", "runner-x", EXPIRED)
+    outcomes = await asyncio.gather(*(journal.take_over(contested, r, LIVE) for r in ("runner-a", "runner-b")))
+    expect(sorted(outcomes) == [False, True], f"two replicas taking over one operation: {outcomes}")
+    winner = await journal.get("op_4")
+    expected = "runner-a" if outcomes[0] else "runner-b"
+    expect(winner is not None and winner.runner == expected, "the runner is not the replica whose take-over landed")
+
     # An entry written before entries had revisions or leases in microseconds: `{rev: null}` matches it.
     legacy = {k: v for k, v in before["op_2"].items() if k not in ("rev", "write_token", "lease_until_us")}
     await journal.collection.insert_one({**legacy, "_id": "op_3_legacy", "runner": "runner-x"})
