@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -31,12 +32,12 @@ SHUTDOWN_TIMEOUT = 3.0
 
 
 @contextlib.asynccontextmanager
-async def serve(env: dict[str, str], log: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+async def serve(env: dict[str, str], log: Path, *args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     port = free_port()
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
-            env=env, stdout=output, stderr=output,
+            sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), *args,
+            env=env, stdout=output, stderr=output, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -145,6 +146,26 @@ async def test_sigterm_closes_sockets_lets_requests_finish_and_exits_within_the_
     text = log.read_text()
     assert f"listening on {url}" in text
     assert "closing 3 long-lived connection(s)" in text
+
+
+async def test_workers_each_close_their_sockets_when_the_parent_is_stopped(
+    sim: Sim, mongo_uri: str, tmp_path: Path
+) -> None:
+    env = gateway_env(sim, mongo_uri, f"test_shutdown_{free_port()}")
+    async with (
+        serve(env, tmp_path / "gateway.log", "--workers", "2") as (process, url),
+        aiohttp.ClientSession() as http,
+    ):
+        # The kernel spreads connections over the workers: enough sockets that both hold some.
+        sockets = [await subscribed_socket(http, url, token_for(Role.VIEWER)) for _ in range(6)]
+        # A terminal's Ctrl-C reaches every process of the group; the parent forwards it to its workers too,
+        # so each worker gets it twice and must still stop gracefully.
+        os.killpg(process.pid, signal.SIGINT)
+        closes = await asyncio.wait_for(asyncio.gather(*(close_code(ws) for ws in sockets)), timeout=30)
+        assert closes == [1001] * 6
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    text = (tmp_path / "gateway.log").read_text()
+    assert text.count("listening on") == 2 and "Traceback" not in text
 
 
 def test_the_demo_stops_within_3_seconds_with_a_socket_open(tmp_path: Path) -> None:
