@@ -58,9 +58,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SDL_MEDIA_TYPE = "application/graphql"
 
 
+#: a caller's X-Request-Id that is used as given; any other gets an id of the gateway's making
+REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    # The caller's id is kept when it is a plain token: it goes into logs and to every vendor call.
+    request_id = request.headers.get("X-Request-Id", "")
+    if not REQUEST_ID_SHAPE.fullmatch(request_id):
+        request_id = uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     request_id_var.set(request_id)
     return await handler(request)

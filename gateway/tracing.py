@@ -80,20 +80,29 @@ def vendor_headers() -> dict[str, str]:
 
 
 def trace_middleware(otel_enabled: bool) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Reads the caller's trace; with OpenTelemetry on, makes it the parent of what the request records."""
+    """Reads the caller's trace; with OpenTelemetry on, records the request as a span of it."""
 
     @web.middleware
     async def trace(request: web.Request, handler: Handler) -> web.StreamResponse:
         trace_context_var.set(trace_from(request.headers))
         if not otel_enabled:
             return await handler(request)
-        from opentelemetry import context, propagate  # the otel extra; checked at start by `check_tracing`
+        from opentelemetry import propagate, trace  # the otel extra; checked at start by `check_tracing`
 
-        token = context.attach(propagate.extract(request.headers))
-        try:
-            return await handler(request)
-        finally:
-            context.detach(token)
+        # A span for the whole request, the caller's span its parent: what runs before the operation (the
+        # credentials, the rate, a persisted document) is in the trace too.
+        route = request.match_info.route.resource
+        name = f"{request.method} {route.canonical if route is not None else request.path}"
+        tracer = trace.get_tracer("gateway.http")
+        with tracer.start_as_current_span(
+            name,
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": request.path},
+        ) as span:
+            response = await handler(request)
+            span.set_attribute("http.response.status_code", response.status)
+            return response
 
     return trace
 

@@ -73,15 +73,31 @@ async def test_one_trace_from_the_operation_to_the_vendor_call_and_the_mongodb_c
         return names
 
     # The caller's span is the operation's parent.
-    [operation] = [span for span in spans if span.parent is not None and span.parent.span_id == int(CALLER_SPAN, 16)]
-    assert operation.name.startswith("GraphQL")
+    # The request's span is a child of the caller's, the operation's a child of the request's.
+    [request] = [span for span in spans if span.parent is not None and span.parent.span_id == int(CALLER_SPAN, 16)]
+    assert request.name == "POST /graphql"
+    [operation] = [
+        span for span in spans if span.name.startswith("GraphQL") and span.parent.span_id == request.context.span_id
+    ]
     vendor_spans = [span for span in spans if span.name in ("GET", "POST", "PUT", "PATCH", "DELETE")]
     mongo_spans = [span for span in spans if span.name.startswith(f"{database}.")]
     assert len(vendor_spans) == len(calls) >= 2
-    assert {span.name.removeprefix(f"{database}.") for span in mongo_spans} >= {"insert", "update"}
-    for span in [*vendor_spans, *mongo_spans]:
+    for span in vendor_spans:
         assert operation.name in ancestors(span), (span.name, ancestors(span))
+    under_operation = {
+        span.name.removeprefix(f"{database}.") for span in mongo_spans if operation.name in ancestors(span)
+    }
+    assert under_operation >= {"insert", "update"}  # the journal and the index, written by the mutation
+    for span in mongo_spans:  # what ran before the operation (the caller's rate) is in the request's span
+        assert request.name in ancestors(span), (span.name, ancestors(span))
     # Each vendor received the traceparent of its own call's span, in the caller's trace.
     sent = {W3C.match(call["traceparent"]).groups() for call in calls}  # type: ignore[union-attr]
     assert sent == {(CALLER_TRACE, f"{span.context.span_id:016x}") for span in vendor_spans}
     assert {call["X-Request-Id"] for call in calls} == {"req-tie-2"}
+
+
+async def test_a_request_id_that_is_not_a_plain_token_is_replaced(gateway: Gateway, sim: Sim) -> None:
+    await sim.control("POST", "stats/reset")
+    await create(gateway, {"X-Request-Id": "x" * 500})
+    calls = await received(sim)
+    assert calls and all(re.fullmatch(r"[0-9a-f]{32}", call["X-Request-Id"]) for call in calls)
