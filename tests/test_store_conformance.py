@@ -5,6 +5,7 @@ The same checks `live-gateway check-store` runs; each builds neighbour documents
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -49,3 +50,15 @@ def test_check_store_prints_what_holds_and_fails_when_something_does_not(
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("example.broken") and "NO" in line and "whose _id differs" in line for line in lines)
     assert lines[-1] == "1 of 2 hold"
+
+
+def test_check_store_says_at_once_when_the_server_does_not_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once it is closed
+    with pytest.raises(SystemExit) as exited:
+        main(["check-store", "--uri", f"mongodb://127.0.0.1:{port}/?directConnection=true", "--timeout", "0.3"])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert "did not answer within 0.3 s" in captured.err
+    assert "hold" not in captured.out
