@@ -333,6 +333,7 @@ def serve_one(host: str, port: int, reuse_port: bool, shutdown_timeout: float) -
                     port,
                     shutdown_timeout=shutdown_timeout,
                     header_timeout=settings.limits.header_timeout,
+                    keepalive_timeout=settings.limits.keepalive_timeout,
                     reuse_port=reuse_port,
                     ops=None
                     if settings.ops_port is None
@@ -645,6 +646,7 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int, s
             port,
             shutdown_timeout=shutdown_timeout,
             header_timeout=settings.limits.header_timeout,
+            keepalive_timeout=settings.limits.keepalive_timeout,
             prepare=index_seeded_calls,
         ):
             print(f"\nlive-gateway demo is up\n  GraphiQL:   http://{host}:{port}/graphql")

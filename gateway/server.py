@@ -187,14 +187,18 @@ async def serving(
     shutdown_timeout: float = 10.0,
     reuse_port: bool = False,
     header_timeout: float | None = None,
+    keepalive_timeout: float | None = None,
     prepare: Callable[[web.Application], Awaitable[object]] | None = None,
 ) -> AsyncIterator[str]:
     """`app` on host:port until the block ends, which gets the URL it listens at. `prepare` runs once the
     app has started, before the first connection is accepted; `setting` names where the port came from in
     the error when it cannot be had; a request's head must arrive within `header_timeout` (by default,
-    `LIVE_GATEWAY_LIMITS__HEADER_TIMEOUT`'s)."""
-    deadline = LimitSettings().header_timeout if header_timeout is None else header_timeout
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    `LIVE_GATEWAY_LIMITS__HEADER_TIMEOUT`'s), and an idle kept-alive connection is closed after
+    `keepalive_timeout` (`__KEEPALIVE_TIMEOUT`'s; aiohttp's own runner would hold it for an hour)."""
+    defaults = LimitSettings()
+    deadline = defaults.header_timeout if header_timeout is None else header_timeout
+    keepalive = defaults.keepalive_timeout if keepalive_timeout is None else keepalive_timeout
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout, keepalive_timeout=keepalive)
     try:
         # A start that fails half-way still runs the cleanup of the contexts it entered.
         await runner.setup()
@@ -242,6 +246,7 @@ async def serve_until_signalled(
     *,
     shutdown_timeout: float,
     header_timeout: float | None = None,
+    keepalive_timeout: float | None = None,
     reuse_port: bool = False,
     ops: tuple[web.Application, str, int] | None = None,
 ) -> None:
@@ -255,6 +260,7 @@ async def serve_until_signalled(
                 setting="--port or LIVE_GATEWAY_PORT",
                 shutdown_timeout=shutdown_timeout,
                 header_timeout=header_timeout,
+                keepalive_timeout=keepalive_timeout,
                 reuse_port=reuse_port,
             )
         )
@@ -269,6 +275,7 @@ async def serve_until_signalled(
                     setting="LIVE_GATEWAY_OPS_PORT",
                     shutdown_timeout=shutdown_timeout,
                     header_timeout=header_timeout,
+                    keepalive_timeout=keepalive_timeout,
                     reuse_port=reuse_port,
                 )
             )

@@ -137,6 +137,9 @@ class LimitSettings(BaseModel):
     )
     header_timeout: float = Field(10.0, gt=0, description="seconds a client has to send a request's head")
     body_timeout: float = Field(30.0, gt=0, description="seconds a client has to send a request's body")
+    keepalive_timeout: float = Field(
+        75.0, gt=0, description="seconds an idle kept-alive connection is held open for the client's next request"
+    )
     max_sockets_per_caller: int = Field(16, ge=1, description="websockets one caller may hold open, per replica")
     max_subscriptions_per_socket: int = Field(
         32, ge=1, description="operations (subscriptions, and queries in flight) one websocket may run at once"

@@ -20,9 +20,11 @@ PACE, MAX_BYTES = 0.5, 12
 
 @pytest.fixture
 async def address(settings_for: Callable[..., Any], mongo_uri: str) -> AsyncIterator[tuple[str, int]]:
-    limits = LimitSettings(header_timeout=1.0, body_timeout=1.0)
+    limits = LimitSettings(header_timeout=1.0, body_timeout=1.0, keepalive_timeout=1.0)
     app = create_app(gateway_settings(settings_for, mongo_uri, limits=limits))
-    async with serving(app, "127.0.0.1", 0, header_timeout=limits.header_timeout) as url:
+    async with serving(
+        app, "127.0.0.1", 0, header_timeout=limits.header_timeout, keepalive_timeout=limits.keepalive_timeout
+    ) as url:
         host, port = url.removeprefix("http://").rsplit(":", 1)
         yield host, int(port)
 
@@ -83,3 +85,17 @@ async def test_a_prompt_client_is_served_on_the_same_listener(address: tuple[str
     answer = await asyncio.wait_for(reader.read(), timeout=5)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+async def test_an_idle_kept_alive_connection_is_closed(address: tuple[str, int]) -> None:
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)).startswith(b"HTTP/1.1 200")
+        # Then nothing: the connection is let go once idle for the keep-alive timeout (1 s here).
+        async with asyncio.timeout(10):
+            while await reader.read(4096):
+                pass
+        assert reader.at_eof()
+    finally:
+        writer.close()
