@@ -10,6 +10,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from pydantic import SecretStr, ValidationError
+from pydantic_settings import SettingsError
 
 from gateway.demo_secret import SECRET_FILE, demo_jwt_secret
 from gateway.graphiql import FIRST_QUERY
@@ -42,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigurationError as exc:
         # A setting or the environment is wrong: one line that names it, no traceback.
         sys.exit(f"live-gateway {args.command}: {exc}")
+    except (ValidationError, SettingsError) as exc:  # settings read by a command without load_settings
+        sys.exit(f"live-gateway {args.command}: {describe_invalid_settings(exc)}")
     except KeyboardInterrupt:
         sys.exit(130)
 
@@ -253,11 +257,17 @@ def load_settings() -> Settings:
     """The settings from the environment and .env; one that does not validate is a one-line error naming it."""
     try:
         return Settings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         raise ConfigurationError(describe_invalid_settings(exc)) from None
 
 
-def describe_invalid_settings(exc: ValidationError) -> str:
+def describe_invalid_settings(exc: ValidationError | SettingsError) -> str:
+    if isinstance(exc, SettingsError):
+        # A nested setting (a list, an object) whose value is not JSON: pydantic-settings names the field.
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"LIVE_GATEWAY_{field.group(1).upper()}" if field else "a LIVE_GATEWAY_ setting"
+        reason = f": {exc.__cause__}" if exc.__cause__ else ""
+        return f"{name} (or one of its __ parts) is not valid JSON{reason}"
     problems = []
     for error in exc.errors():
         name = "LIVE_GATEWAY_" + "__".join(str(part).upper() for part in error["loc"])

@@ -172,3 +172,9 @@ def test_healthcheck_of_nothing_listening(tmp_path: Path, closed_port: int) -> N
     done = run("healthcheck", env={"LIVE_GATEWAY_PORT": str(closed_port)}, cwd=tmp_path)
     line = one_line_error(done, "healthcheck")
     assert line.startswith(f"live-gateway healthcheck: http://127.0.0.1:{closed_port}/healthz: ")
+
+
+def test_a_setting_that_is_not_json_is_named(tmp_path: Path) -> None:
+    done = run("serve", env={"LIVE_GATEWAY_AUTH__API_KEYS": "not json"}, cwd=tmp_path)
+    line = one_line_error(done, "serve")
+    assert line.startswith("live-gateway serve: LIVE_GATEWAY_AUTH (or one of its __ parts) is not valid JSON: ")
