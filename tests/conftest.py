@@ -6,7 +6,10 @@ wire protocol, and the clients are the ones production uses.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -212,3 +215,19 @@ def span_exporter(_span_exporter: Any) -> Any:
     """The spans finished during this test, in memory."""
     _span_exporter.clear()
     return _span_exporter
+
+
+#: GraphQL clients of the JavaScript ecosystem (graphql-sse, meros), run by node in the tests
+JS_CLIENTS = Path(__file__).parent / "js_clients"
+
+
+@pytest.fixture(scope="session")
+def js_clients() -> Path:
+    """tests/js_clients with its npm packages, installed from the npm registry on first use."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("the JavaScript client tests need node and npm (https://nodejs.org)")
+    wanted = json.loads((JS_CLIENTS / "package.json").read_text())["dependencies"]
+    if not all((JS_CLIENTS / "node_modules" / name).is_dir() for name in wanted):
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=JS_CLIENTS, check=True, timeout=300)
+    return JS_CLIENTS

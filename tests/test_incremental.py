@@ -3,14 +3,17 @@ comes in the first part, what a slow vendor answers in a later one."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from gateway.settings import LivepushSettings
+from gateway.settings import LivepushSettings, Role
 from tests.conftest import SIM_TOKEN, Sim
-from tests.gateway_harness import Gateway
+from tests.gateway_harness import Gateway, auth_header
 from tests.test_live_updates import create
 
 MULTIPART = {"Accept": "multipart/mixed;deferSpec=20220824, application/json"}
@@ -107,3 +110,36 @@ async def test_over_sse_each_part_is_one_event(gateway: Gateway, sim: Sim) -> No
     assert first["hasNext"] is True and "liveEvents" not in first["data"]
     assert later["incremental"][0]["data"] == {"liveEvents": {"totalCount": 0}}
     assert later["hasNext"] is False
+
+
+def merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a client makes of the parts: each deferred part's data put in at its path."""
+    data: dict[str, Any] = parts[0]["data"]
+    for part in parts[1:]:
+        for entry in part.get("incremental", ()):
+            target: Any = data
+            for key in entry["path"]:
+                target = target[key]
+            target.update(entry["data"])
+    return data
+
+
+async def test_a_multipart_reader_of_the_javascript_clients_gets_the_parts(
+    js_clients: Path, make_gateway: Callable[..., Any], sim: Sim
+) -> None:
+    livepush = LivepushSettings(base_url=sim.livepush_url, token=SIM_TOKEN, read_timeout=5.0, fresh_for=0)
+    async with make_gateway(livepush=livepush) as gateway:
+        events = await create(gateway, streamloop={"destinationId": "d"}, livepush={"category": "SIMULCAST"})
+        variables = {"cached": events["STREAMLOOP_STREAM"]["id"], "slow": events["LIVEPUSH_STREAM"]["id"]}
+        process = await asyncio.create_subprocess_exec(
+            "node", str(js_clients / "defer.cjs"), f"{gateway.url}/graphql", json.dumps(auth_header(Role.VIEWER)),
+            DEFERRED, json.dumps(variables), stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            out, _ = await process.communicate()
+        assert process.returncode == 0, out
+        whole = (await gateway.query(DEFERRED.replace('... @defer(label: "vendor") ', "... "), variables))["data"]
+    parts = [json.loads(line)["part"] for line in out.decode().splitlines()]
+    assert [part["hasNext"] for part in parts] == [True, False]
+    assert "slow" not in parts[0]["data"]
+    assert merged(parts) == whole

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +21,6 @@ from tests.gateway_harness import JWT_SECRET, Gateway, auth_header, token_for
 from tests.test_live_updates import STATS, UPDATED, create
 
 SSE = {"Accept": "text/event-stream"}
-CLIENT_DIR = Path(__file__).parent / "sse_client"
 
 
 async def events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
@@ -221,15 +218,9 @@ async def test_json_is_still_the_answer_when_the_client_prefers_it() -> None:
 # The graphql-sse npm client, as a page or a BFF runs it.
 
 
-@pytest.fixture(scope="session")
-def sse_client() -> Path:
-    """The graphql-sse client, installed from the npm registry into tests/sse_client on first use."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("the graphql-sse client tests need node and npm (https://nodejs.org)")
-    if not (CLIENT_DIR / "node_modules" / "graphql-sse").is_dir():
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=CLIENT_DIR, check=True, timeout=300)
-    return CLIENT_DIR / "subscribe.cjs"
+@pytest.fixture
+def sse_client(js_clients: Path) -> Path:
+    return js_clients / "subscribe.cjs"
 
 
 class NodeClient:
