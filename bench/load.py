@@ -78,6 +78,7 @@ def run_load(
     method: str = "GET",
     headers: Mapping[str, str] | None = None,
     body: str | None = None,
+    bodies: list[str] | None = None,
 ) -> LoadStats:
     node = node_binary()
     if node is None:
@@ -87,6 +88,7 @@ def run_load(
         "method": method,
         "headers": dict(headers or {}),
         "body": body,
+        "bodies": bodies,
         "connections": connections,
         # autocannon counts whole seconds
         "duration": max(1, round(duration)),

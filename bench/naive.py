@@ -2,7 +2,8 @@
 vendor clients, adapters and GraphQL types, but without DataLoaders, the MongoDB cache or the index.
 
 Each `liveEvent` and each id of `nodes` is one vendor read of its own (no batching, no de-duplication);
-each `liveEvents` reads every listing in full from the vendors, then sorts and cuts the page in memory.
+each `liveEvents` and `liveEventStats` reads every listing in full from the vendors, then sorts and cuts the
+page, or counts, in memory. Nothing is cached, and persisted queries are not spoken.
 The same query documents therefore run unchanged against it and against the gateway.
 
     .venv/bin/python -m bench.naive --port 8090    # vendor settings from LIVE_GATEWAY_* like the gateway
@@ -15,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -26,7 +28,7 @@ from strawberry.types import Info
 
 from gateway.errors import VendorNotFound
 from gateway.ids import decode_global_id, encode_global_id
-from gateway.model import Event, Source, utcnow
+from gateway.model import Event, Source, Status, utcnow
 from gateway.settings import Settings
 from gateway.store.events import sort_start_of
 from gateway.types.enums import ServedFrom
@@ -40,7 +42,7 @@ from gateway.types.events import (
     StreamloopStream,
     to_graphql,
 )
-from gateway.types.listing import LiveEventConnection, LiveEventEdge, PageInfo
+from gateway.types.listing import LiveEventConnection, LiveEventEdge, LiveEventStats, PageInfo, SourceCount, StatusCount
 from gateway.vendors.base import SourceAdapter
 from gateway.vendors.registry import build_adapters, build_clients
 
@@ -93,6 +95,33 @@ class Query:
     @strawberry.field
     async def nodes(self, info: NaiveInfo, ids: list[strawberry.ID]) -> list[Node | None]:
         return list(await asyncio.gather(*(read_one(info, i) for i in ids)))
+
+    @strawberry.field
+    async def live_event_stats(
+        self, info: NaiveInfo, starting_within_seconds: int = 3600, ended_within_seconds: int = 86400
+    ) -> LiveEventStats:
+        """The dashboard's counts from every listing, read from the vendors each time."""
+        listable = [adapter for adapter in info.context.adapters.values() if adapter.can_list]
+        events = [event for listing in await asyncio.gather(*(read_listing(a) for a in listable)) for event in listing]
+        now = utcnow()
+        soon, recent = now + timedelta(seconds=starting_within_seconds), now - timedelta(seconds=ended_within_seconds)
+        ended = [e for e in events if e.status is Status.ENDED and e.ended_at is not None and e.ended_at >= recent]
+        return LiveEventStats(
+            as_of=now,
+            total=len(events),
+            live_now=sum(e.is_live for e in events),
+            by_status=[StatusCount(status=s, count=sum(e.status is s for e in events)) for s in Status],
+            by_source=[SourceCount(source=s, count=sum(e.source is s for e in events)) for s in Source],
+            starting_soon=sum(
+                e.status is Status.SCHEDULED and e.scheduled_start is not None and now <= e.scheduled_start <= soon
+                for e in events
+            ),
+            ended_with_recording=sum(bool(e.recordings) for e in ended),
+            ended_without_recording=sum(not e.recordings for e in ended),
+            starting_within_seconds=starting_within_seconds,
+            ended_within_seconds=ended_within_seconds,
+            vendors=[],
+        )
 
     @strawberry.field
     async def live_events(self, info: NaiveInfo, first: int | None = None) -> LiveEventConnection:

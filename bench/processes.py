@@ -101,14 +101,16 @@ class Credentials:
 
 def gateway_env(sim_url: str, mongodb_uri: str, credentials: Credentials, **overrides: str) -> dict[str, str]:
     """The environment of a gateway over the simulators: no refresher (a benchmark decides when the index
-    is read), no per-caller rate limit or vendor-call budget (the load comes from one caller), and only the
-    settings given here."""
+    is read), no per-caller rate limit nor budget of vendor calls (the load comes from one caller), no vendor
+    budget (the simulators lift Streamloop's quota), and only the settings given here."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVE_GATEWAY_")}
     env.update(
         LIVE_GATEWAY_MONGODB_URI=mongodb_uri,
         LIVE_GATEWAY_REFRESHER_ENABLED="false",
         LIVE_GATEWAY_LIMITS__RATE_LIMIT="",
         LIVE_GATEWAY_LIMITS__VENDOR_CALL_BUDGET="",
+        # The simulators lift Streamloop's quota of 600 requests a minute, so the gateway's budget is lifted too.
+        LIVE_GATEWAY_STREAMLOOP__BUDGET="",
         LIVE_GATEWAY_LOG_LEVEL="WARNING",
     )
     for vendor, prefix in VENDOR_PREFIXES.items():

@@ -33,3 +33,10 @@ PEER_FOUR_SOURCES = """query Four($call: String!, $session: String!, $stream: St
   stream: Streamloop_getStream(id: $stream) { ... on Streamloop_Stream { id name state scheduleStartAt } }
   push: Livepush_getStream(streamId: $push) { ... on Livepush_Stream { id createdAt metadata { name category } } }
 }"""
+
+#: a dashboard back-end's poll: one page of events and the counts beside it
+DASHBOARD = (
+    "query Dashboard { liveEvents(first: 20) { edges { node { ...E } } }"
+    " liveEventStats { total liveNow byStatus { status count } bySource { source count } startingSoon } } "
+    + EVENT_FIELDS
+)

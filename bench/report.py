@@ -22,6 +22,22 @@ SCENARIOS: dict[str, str] = {
     "four_sources_cold": "four sources, cold",
 }
 SYSTEMS = ("gateway", "naive", "peer")
+#: the scenarios of serving many callers with little work, and how each system runs them
+SERVING: dict[str, str] = {
+    "herd_one_cold": "herd: one cold event",
+    "distinct_cold_ids": "distinct cold ids",
+    "dashboard_poll": "dashboard poll",
+    "apq_get": "APQ GET (hash only)",
+}
+SERVING_NOTES = (
+    "gateway: in-flight deduplication on; herd and distinct ids on the cold gateway (FRESH_FOR=0: nothing is"
+    " served from a cache, so the response cache keeps nothing); dashboard and APQ on the warm gateway with its"
+    " response cache (liveEventStats kept 1 s at most).",
+    "naive: no cache, no deduplication, no persisted queries (APQ not run).",
+    "peer: Hive Gateway with its response cache (1 s TTL) on the herd, off for distinct ids (each must be cold);"
+    " upstream in-flight deduplication as it has by default; no equivalent of the dashboard's index, nor an"
+    " APQ store set up (not run).",
+)
 #: the vendor reads a scenario cannot do without, each the vendor's "one object" endpoint called directly:
 #: the slowest of them is the physical limit (a warm read needs none)
 CRITICAL_PATH: dict[str, tuple[str, ...]] = {
@@ -77,6 +93,9 @@ def combine(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "rounds": len(rounds),
         "rps_spread": (max(throughputs) - min(throughputs)) / out["rps"] if out["rps"] else None,
     }
+    vendor = [float(r["vendor_per_request"]) for r in rounds if r.get("vendor_per_request") is not None]
+    if vendor:
+        out["vendor_per_request"] = statistics.median(vendor)
     cpu = [r["cpu_ms_per_request"] for r in rounds if r.get("cpu_ms_per_request")]
     if cpu:
         out["cpu_ms_per_request"] = {name: statistics.median(c.get(name, 0.0) for c in cpu) for name in cpu[0]}
@@ -282,6 +301,36 @@ def render(results: Results) -> str:
         lines += _table([*header, "x vendor", "±req/s", ""], rows, left=2)
         lines.append("over pXX: latency minus the slowest vendor read on the critical path at the same concurrency")
         lines.append("±req/s: how far apart the rounds' throughputs lie, against their median")
+
+    if load and any(scenario in load.get(system, {}) for system in SYSTEMS for scenario in SERVING):
+        lines += ["", "Serving many callers: latency (ms), throughput, vendor requests per request"]
+        rows = []
+        for scenario, label in SERVING.items():
+            for c in (str(level) for level in meta["concurrency"]):
+                naive = load.get("naive", {}).get(scenario, {}).get(c)
+                peer = load.get("peer", {}).get(scenario, {}).get(c)
+                for system in SYSTEMS:
+                    stats = load.get(system, {}).get(scenario, {}).get(c)
+                    if stats is None:
+                        continue
+                    rows.append(
+                        [
+                            label,
+                            system,
+                            c,
+                            _num(stats["p50"], 2),
+                            _num(stats["p99"], 2),
+                            _num(stats["rps"], 0),
+                            _num(stats.get("vendor_per_request"), 3),
+                            _num(_ratio(stats["rps"], naive["rps"] if naive else None), 2),
+                            _num(_ratio(stats["rps"], peer["rps"] if peer else None), 2),
+                            _spread(stats.get("rps_spread")),
+                            "" if stats.get("clean", True) else "errors!",
+                        ]
+                    )
+        header = ["scenario", "system", "c", "p50", "p99", "req/s", "vendor/req", "x naive", "x peer", "±req/s", ""]
+        lines += _table(header, rows, left=2)
+        lines += [f"- {note}" for note in SERVING_NOTES]
 
     if load:
         top = str(max(meta["concurrency"]))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -278,7 +280,15 @@ class Scenario:
     system: str
     name: str
     server: Server
-    body: dict[str, Any]
+    body: dict[str, Any] | None
+    #: several bodies, sent in turn (distinct ids); `body` is the first
+    bodies: list[dict[str, Any]] | None = None
+    method: str = "POST"
+    #: the path and query string (a GET carries its request there)
+    target: str = "/graphql"
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    #: sent once before the run (an APQ document's text with its hash)
+    register: dict[str, Any] | None = None
 
 
 def scenarios(run: Running, ids: Ids) -> list[Scenario]:
@@ -302,7 +312,81 @@ def scenarios(run: Running, ids: Ids) -> list[Scenario]:
                 "peer", "four_sources_cold", run.peer, graphql_body(queries.PEER_FOUR_SOURCES, ids.four_native(0))
             ),
         ]
+    return out + serving_scenarios(run, ids)
+
+
+#: distinct ids a run cycles through (Loop calls 8 to 39; the ones before serve the other scenarios)
+DISTINCT = range(8, 40)
+HERD = 5
+
+
+def apq_extensions(query: str) -> dict[str, Any]:
+    return {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+
+
+def apq_get_target(query: str, variables: Mapping[str, Any]) -> str:
+    """A GET of an automatic persisted query: the hash and the variables in the URL, no text."""
+    extensions = json.dumps(apq_extensions(query), separators=(",", ":"))
+    params = urllib.parse.urlencode({"extensions": extensions, "variables": json.dumps(variables)})
+    return f"/graphql?{params}"
+
+
+def serving_scenarios(run: Running, ids: Ids) -> list[Scenario]:
+    """What serving many callers with little work is for: a herd on one cold event (in-flight deduplication),
+    distinct cold ids (nothing to share), a dashboard poll (the response cache) and an APQ GET."""
+    herd = graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, HERD)})
+    distinct = [graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, n)}) for n in DISTINCT]
+    dashboard = graphql_body(queries.DASHBOARD)
+    apq_variables = {"id": ids.global_id(Source.LOOP_CALL, 1)}
+    out = [
+        Scenario("gateway", "herd_one_cold", run.cold, herd),
+        Scenario("gateway", "distinct_cold_ids", run.cold, distinct[0], bodies=distinct),
+        Scenario("gateway", "dashboard_poll", run.warm, dashboard),
+        Scenario(
+            "gateway",
+            "apq_get",
+            run.warm,
+            None,
+            method="GET",
+            target=apq_get_target(queries.ONE_EVENT, apq_variables),
+            register=graphql_body(queries.ONE_EVENT, apq_variables) | {"extensions": apq_extensions(queries.ONE_EVENT)},
+        ),
+        Scenario("naive", "herd_one_cold", run.naive, herd),
+        Scenario("naive", "distinct_cold_ids", run.naive, distinct[0], bodies=distinct),
+        Scenario("naive", "dashboard_poll", run.naive, dashboard),
+    ]
+    if run.peer is not None:
+        peer_herd = graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, HERD)})
+        peer_distinct = [
+            graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, n)}) for n in DISTINCT
+        ]
+        out += [
+            # The peer's own response cache (1 s) on a herd; left off for distinct ids, each of which must be
+            # cold (as ours are, FRESH_FOR=0). Its upstream in-flight deduplication is on by default.
+            Scenario("peer", "herd_one_cold", run.peer, peer_herd, extra_headers={"X-Bench-Response-Cache": "on"}),
+            Scenario("peer", "distinct_cold_ids", run.peer, peer_distinct[0], bodies=peer_distinct),
+        ]
     return out
+
+
+def prime(scenario: Scenario) -> None:
+    """Proves the answer is whole before timing it (and registers an APQ document, warms a cache)."""
+    headers = {**scenario.server.headers, **scenario.extra_headers}
+    if scenario.register is not None:
+        ask(scenario.server.url, scenario.register, headers)
+    if scenario.method == "GET":
+        answer = http_json("GET", f"{scenario.server.url}{scenario.target}", headers=headers)
+        if answer.get("errors") or not answer.get("data"):
+            raise BenchError(f"{scenario.target}: {json.dumps(answer)[:600]}")
+        return
+    for body in (scenario.bodies or [scenario.body])[:2]:
+        assert body is not None
+        ask(scenario.server.url, body, headers)
+
+
+def counted_vendor_requests(sim_url: str) -> int:
+    rows = http_json("GET", f"{sim_url}/_sim/stats")["requests"]
+    return sum(int(row["count"]) for row in rows)
 
 
 def vendor_reads(sim_url: str, ids: Ids) -> dict[str, str]:
@@ -361,23 +445,35 @@ def measure_load(
                 tool = stats.tool
             for scenario in scenarios(run, ids):
                 # Also primes the warm gateway's cache, and proves the answer is whole before timing it.
-                ask(scenario.server.url, scenario.body, scenario.server.headers)
+                prime(scenario)
                 cpu = CpuUse({"server": scenario.server.pid, "mongodb": run.mongo_pid, "simulators": run.sim_pid})
+                http_json("POST", f"{run.sim_url}/_sim/stats/reset")
                 with cpu, PeakRss(scenario.server.pid) as rss:
                     stats = run_load(
-                        f"{scenario.server.url}/graphql",
+                        f"{scenario.server.url}{scenario.target}",
                         connections=c,
                         duration=args.duration,
                         warmup=args.warmup,
-                        method="POST",
-                        headers={"Content-Type": "application/json", **scenario.server.headers},
-                        body=json.dumps(scenario.body),
+                        method=scenario.method,
+                        headers={
+                            "Content-Type": "application/json",
+                            **scenario.server.headers,
+                            **scenario.extra_headers,
+                        },
+                        body=None if scenario.body is None else json.dumps(scenario.body),
+                        bodies=None if scenario.bodies is None else [json.dumps(b) for b in scenario.bodies],
                     )
+                # Vendor requests per GraphQL request over the run and its warm-up (whose requests are
+                # reckoned at the run's rate).
+                sent = stats.ok + stats.rps * args.warmup
+                vendor_per_request = counted_vendor_requests(run.sim_url) / sent if sent else None
                 if c == top:
                     peaks[scenario.server.name] = max(peaks.get(scenario.server.name, 0), rss.peak)
                 per_request = cpu.per_request(stats.ok, stats.seconds / (stats.seconds + args.warmup))
                 runs = load_rounds.setdefault(scenario.system, {}).setdefault(scenario.name, {})
-                runs.setdefault(str(c), []).append(stats.as_json() | {"cpu_ms_per_request": per_request})
+                runs.setdefault(str(c), []).append(
+                    stats.as_json() | {"cpu_ms_per_request": per_request, "vendor_per_request": vendor_per_request}
+                )
                 flag = (
                     ""
                     if stats.clean

@@ -8,4 +8,12 @@ export const gatewayConfig = defineConfig({
   logging: 'error',
   graphiql: false,
   landingPage: false,
+  // Its own response cache, for the scenarios it serves (herd, distinct cold ids), asked for per request
+  // (the other scenarios measure the peer without it). Upstream requests in flight are deduplicated by
+  // default in Hive Gateway's HTTP transport.
+  responseCaching: {
+    session: () => null,
+    ttl: Number(process.env.PEER_RESPONSE_CACHE_TTL_MS ?? 1000),
+    enabled: (request) => request.headers.get('x-bench-response-cache') === 'on',
+  },
 });

@@ -20,6 +20,13 @@ function percentile(sorted, p) {
   return sorted[rank - 1];
 }
 
+let sent = 0;
+function nextBody() {
+  const body = spec.bodies[sent % spec.bodies.length];
+  sent += 1;
+  return body;
+}
+
 function run(duration, record) {
   return new Promise((resolve, reject) => {
     const latencies = [];
@@ -29,6 +36,8 @@ function run(duration, record) {
         method: spec.method ?? 'GET',
         headers: spec.headers ?? {},
         body: spec.body,
+        // Several bodies (distinct ids): each request takes the next, in turn.
+        requests: spec.bodies ? [{ setupRequest: (request) => ({ ...request, body: nextBody() }) }] : undefined,
         connections: spec.connections,
         duration,
         timeout: spec.timeout ?? 30,
