@@ -44,6 +44,9 @@ class EventIndex:
     async def ensure_fresh(self, sources: Iterable[Source] | None = None) -> dict[Source, VendorError]:
         """Re-list every listable source whose listing is too old; the failures, by source (a listing
         that failed a moment ago counts as failed again, without asking the vendor)."""
+        # What follows reads the store, and a listing is written into it: while MongoDB does not answer,
+        # the caller is refused at once, and no vendor is asked for a listing that could not be kept.
+        self.store.health.check()
         stale = [s for s in self.listable(sources) if not self._known_fresh(s)]
         if not stale:
             return {}

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import Sim
 from tests.gateway_harness import Gateway
 from tests.tcp_proxy import TcpProxy, proxy_to
-from tests.test_mutations import ALL_TARGETS, create, create_input, creates_at_vendors, verb
+from tests.test_mutations import ALL_TARGETS, OPERATION, create, create_input, creates_at_vendors, verb
 from tests.test_read_path import LIST_QUERY
 
 READ = "query($id: ID!) { liveEvent(id: $id) { id status freshness { servedFrom stale } } }"
@@ -83,6 +83,8 @@ async def test_a_store_that_does_not_answer_fails_fast_and_says_so(
         await sim.control("POST", "reset", {"stats_only": True})
         assert_store_unavailable(await gateway.query(LIST_QUERY, {"first": 5}))
         assert_store_unavailable(await gateway.query(STATS))
+        operation = made["data"]["createLiveEvent"]["operationId"]
+        assert_store_unavailable(await gateway.query(OPERATION, {"id": operation}))
         assert await vendor_calls(sim) == 0
 
         # Mutations: refused before any vendor call.

@@ -171,7 +171,9 @@ class Query:
             strawberry.ID, strawberry.argument(description="The operation's id (`CreateLiveEventPayload.operationId`).")
         ],
     ) -> LiveEventOperation | None:
-        operation = await info.context.services.store.journal.get(id)
+        store = info.context.services.store
+        store.health.check()
+        operation = await store.journal.get(id)
         return None if operation is None else await operation_type(info, operation)
 
     @strawberry.field(
