@@ -335,6 +335,8 @@ class OperationRunner:
         if created is None:
             created = {}
         lost_lease = False
+        #: when each target's vendor answered with its object
+        answered_at: dict[Source, datetime] = {}
 
         async def run_target(source: Source) -> None:
             nonlocal lost_lease
@@ -342,6 +344,7 @@ class OperationRunner:
             record.attempts += 1
             try:
                 event = await self._create_once(operation, record, look_first=plan[source])
+                answered_at[source] = utcnow()
             except VendorError as error:
                 record.state, record.failure = TargetState.FAILED, failure_of(error)
             except Exception as error:
@@ -354,11 +357,13 @@ class OperationRunner:
             if not await self.store.journal.record(operation, record):
                 lost_lease = True
 
-        asked_at = utcnow()
         outcomes = await asyncio.gather(*(run_target(s) for s in plan), return_exceptions=True)
         # The index takes the events made after the answer, with the reads' write-backs (until then this
-        # replica reads them by id from the write-back, and its listings wait for it).
-        self.store.events.put_many_later(list(created.values()), fetched_at=asked_at)
+        # replica reads them by id from the write-back, and its listings wait for it). Each is stamped with
+        # when its vendor answered, not when it was asked: a listing begun while the create was on its
+        # way may not show the object yet, and must not count it as deleted.
+        for source, event in created.items():
+            self.store.events.put_many_later([event], fetched_at=answered_at.get(source, utcnow()))
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome  # the journal could not be written: the reconciler finishes the operation
