@@ -337,6 +337,9 @@ class OperationRunner:
         lost_lease = False
         #: when each target's vendor answered with its object
         answered_at: dict[Source, datetime] = {}
+        # One outcome written at a time: concurrent swaps of one entry would all but one fail, and be read
+        # and sent again.
+        recording = asyncio.Lock()
 
         async def run_target(source: Source) -> None:
             nonlocal lost_lease
@@ -354,8 +357,9 @@ class OperationRunner:
             else:
                 record.state, record.native_id, record.failure = TargetState.SUCCEEDED, event.native_id, None
                 created[source] = event
-            if not await self.store.journal.record(operation, record):
-                lost_lease = True
+            async with recording:
+                if not await self.store.journal.record(operation, record):
+                    lost_lease = True
 
         outcomes = await asyncio.gather(*(run_target(s) for s in plan), return_exceptions=True)
         # The index takes the events made after the answer, with the reads' write-backs (until then this

@@ -4,17 +4,20 @@ lands on its own document or nowhere, on the server in use (the embedded one, or
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 
 from gateway.model import Source, utcnow
 from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.journal import OperationJournal, TargetRecord, TargetState
 from gateway.store.leases import Leases
 from gateway.store.mongo import FORCE_DOCUMENT_REWRITE
-from tests.conftest import Sim
+from tests.conftest import CommandCounter, Sim
 from tests.gateway_harness import Gateway
 from tests.test_crash_recovery import vendor_objects_titled
 from tests.test_mutations import create, create_input
@@ -123,3 +126,21 @@ async def test_concurrent_retries_run_their_operation_once_and_touch_no_other(si
     assert await vendor_objects_titled(sim, "Neighbour") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
     await gateway.services.operations.reconcile()
     assert await vendor_objects_titled(sim, "Retried") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
+
+
+async def test_a_create_writes_its_journal_entry_once_per_outcome(make_gateway: Callable[..., Any]) -> None:
+    """Four targets land at about the same time; their outcomes are swapped in one at a time, so no swap
+    fails and is read and sent again: one insert, one swap per target, one to finish."""
+    database = f"test_counted_{uuid.uuid4().hex[:8]}"
+    journal_commands = CommandCounter(database, "operations")
+    claim_commands = CommandCounter(database, "claims")
+    monitoring.register(journal_commands)
+    monitoring.register(claim_commands)
+    async with make_gateway(mongodb_database=database, reconciler_enabled=False) as gateway:
+        for n in range(3):
+            journal_commands.commands.clear()
+            claim_commands.commands.clear()
+            body = await create(gateway, create_input(f"Counted {n}"))
+            assert body["data"]["createLiveEvent"]["failures"] == []
+            assert journal_commands.commands == {"insert": 1, "update": 5}
+            assert claim_commands.commands == {"insert": 4}
