@@ -119,6 +119,24 @@ async def going_away(pumping: asyncio.Future[None]) -> None:
     pumping.cancel()
 
 
+#: seconds between looks at whether the client of an event stream is still connected
+CLIENT_CHECK_INTERVAL = 1.0
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _end_when_client_leaves(request: web.Request, pumping: asyncio.Future[None]) -> None:
+    """A quiet stream learns that its client left only when it next writes (an event or the heartbeat):
+    looking at the connection every second ends the subscription, and frees the caller's connection, soon
+    after a client unsubscribes."""
+    while not _client_gone(request):  # noqa: ASYNC110 (aiohttp tells a handler of no disconnect)
+        await asyncio.sleep(CLIENT_CHECK_INTERVAL)
+    pumping.cancel()
+
+
 class GatewayView(GraphQLView[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
     graphql_transport_ws_handler_class = GatewayTransportWSHandler
@@ -483,8 +501,10 @@ class GatewayView(GraphQLView[Context, None]):
                     await response.write(chunk.encode())
 
         pumping = asyncio.ensure_future(pump())
+        watching: asyncio.Future[None] | None = None
         if long_lived:
             request.app[LONG_LIVED].register(request, lambda: going_away(pumping))
+            watching = asyncio.ensure_future(_end_when_client_leaves(request, pumping))
         try:
             await pumping
             await response.write_eof()
@@ -493,12 +513,16 @@ class GatewayView(GraphQLView[Context, None]):
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise
+            if _client_gone(request):
+                return response
             await response.write_eof()  # ended by the server going away
         except (ClientConnectionResetError, ConnectionResetError):
             # The client went away (found by the next event or heartbeat): leaving the loop closed the stream,
             # and with it the subscription.
             pass
         finally:
+            if watching is not None:
+                watching.cancel()
             if long_lived:
                 request.app[LONG_LIVED].unregister(request)
         return response
