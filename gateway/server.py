@@ -162,18 +162,23 @@ async def read_body(request: web.Request, within: float) -> web.Response | None:
         async with asyncio.timeout(within):
             await request.read()
     except TimeoutError:
-        return _refusal(request, 408, f"the body was not sent within {within:g} s", "REQUEST_TIMEOUT")
+        return await _refusal(request, 408, f"the body was not sent within {within:g} s", "REQUEST_TIMEOUT")
     except web.HTTPRequestEntityTooLarge:
         message = f"the body is larger than {request.client_max_size} bytes"
-        return _refusal(request, 413, message, "PAYLOAD_TOO_LARGE")
+        return await _refusal(request, 413, message, "PAYLOAD_TOO_LARGE")
     return None
 
 
-def _refusal(request: web.Request, status: int, message: str, code: str) -> web.Response:
+async def _refusal(request: web.Request, status: int, message: str, code: str) -> web.Response:
     content_type = negotiate(request.headers.get(hdrs.ACCEPT)) or JSON
     response = web.Response(status=status, body=error_document(message, {"code": code}), content_type=content_type)
-    # The rest of the body is not read: the connection cannot carry another request.
+    # The rest of the body is not read, so the connection cannot carry another request: the answer is sent
+    # and the connection closed at once (aiohttp would otherwise read on for its lingering time).
     response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()
     return response
 
 
