@@ -111,6 +111,8 @@ def test_mongo_is_not_published_and_needs_credentials(compose: dict[str, Any]) -
     )
     # A replica set with authentication on needs a key file for its members' own authentication.
     assert "--keyFile" in " ".join(mongo["entrypoint"] + mongo.get("command", []))
+    # Healthy means the server that follows the first start's set-up one, which listens on loopback only.
+    assert mongo["healthcheck"]["test"][:4] == ["CMD", "mongosh", "--host", "mongo:27017"]
     # Everything that talks to MongoDB logs in.
     assert "-u" in compose["services"]["mongo-init"]["command"]
     uri = compose["services"]["gateway"]["environment"]["LIVE_GATEWAY_MONGODB_URI"]
