@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError, WaitQueueTimeoutError
 
 from gateway.errors import StoreUnavailable
 
@@ -49,8 +49,12 @@ class StoreHealth:
             raise StoreUnavailable(f"MongoDB has not answered for {down_for:.1f} s ({self._reason}); try again shortly")
 
     def failed(self, error: BaseException) -> None:
-        """Note a store operation that failed; one that MongoDB did not answer marks the store down."""
-        if not is_unavailable(error) or self._down_since is not None:
+        """Note a store operation that failed; one that MongoDB did not answer marks the store down.
+
+        Not one that waited too long for a connection of this replica's own pool: that is this replica
+        overloaded, with MongoDB answering the operations ahead of it; the operation is refused, the
+        others go on."""
+        if not is_unavailable(error) or isinstance(error, WaitQueueTimeoutError) or self._down_since is not None:
             return
         self._down_since = time.monotonic()
         self._reason = type(error).__name__
