@@ -10,6 +10,7 @@ graphql-sse protocol's distinct-connections mode: one `next` event per result, t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
@@ -374,6 +375,7 @@ class GatewayView(GraphQLView[Context, None]):
         responses = context.services.responses
         principal = context.principal
         cache_key = None
+        shape = None
         if responses.settings.enabled and request_data.query and request.get(MEDIA_TYPE) != EVENT_STREAM:
             cache_key = responses.key(
                 request_data.query,
@@ -382,6 +384,10 @@ class GatewayView(GraphQLView[Context, None]):
                 principal.role.value if principal else None,
             )
             hit = responses.get(cache_key)
+            shape = document_shape(request_data.query, request_data.operation_name)
+            if hit is None and shape.cacheable:
+                # An identical request may be making this answer now: it is this one's too, once kept.
+                hit = await responses.wait_for(cache_key)
             if hit is not None:
                 # Given again as it is: nothing runs, nothing is asked of MongoDB or a vendor.
                 context.services.metrics.response_cache("hit")
@@ -390,16 +396,21 @@ class GatewayView(GraphQLView[Context, None]):
                 request[ANSWER_HAS_ERRORS] = False
                 return ExecutionResult(data=hit.data, errors=None)
             generation = responses.generation
+        # Identical requests meanwhile wait for this answer; they look for it once this one is kept, which
+        # happens below with no await between (so before any of them runs again).
+        coalesce = cache_key is not None and shape is not None and shape.cacheable
+        making = responses.making(cache_key) if cache_key is not None and coalesce else contextlib.nullcontext()
         try:
-            result = await self.schema.execute(
-                request_data.query,
-                root_value=root_value,
-                variable_values=request_data.variables,
-                context_value=context,
-                operation_name=request_data.operation_name,
-                allowed_operation_types=HTTP_OPERATIONS[request_adapter.method],
-                operation_extensions=request_data.extensions,
-            )
+            with making:
+                result = await self.schema.execute(
+                    request_data.query,
+                    root_value=root_value,
+                    variable_values=request_data.variables,
+                    context_value=context,
+                    operation_name=request_data.operation_name,
+                    allowed_operation_types=HTTP_OPERATIONS[request_adapter.method],
+                    operation_extensions=request_data.extensions,
+                )
         except InvalidOperationTypeError as exc:
             if exc.operation_type is OperationType.MUTATION:
                 raise RequestRefused(405, "mutations are sent with POST", headers={hdrs.ALLOW: "POST"}) from exc
@@ -415,8 +426,7 @@ class GatewayView(GraphQLView[Context, None]):
             if cache_key is not None:
                 sub_response.headers[CACHE_STATUS_HEADER] = "MISS"
                 kept = None
-                if not request[ANSWER_HAS_ERRORS] and result.data is not None:
-                    shape = document_shape(request_data.query, request_data.operation_name)
+                if not request[ANSWER_HAS_ERRORS] and result.data is not None and shape is not None:
                     kept = responses.put(cache_key, result.data, context.reads, shape, time.time(), generation)
                 if kept is not None:
                     request[CACHE_MAX_AGE] = kept

@@ -13,13 +13,19 @@ is dropped as soon as the change feed (written by every replica) tells of a chan
 or to a source whose listing it read. An answer given again says what executing the query would say within
 that window: `freshness.ageSeconds` grows by the time since the answer was made, and an event that came
 from its vendor then comes from the cache now (`servedFrom: CACHE`).
+
+Identical requests that arrive while an answer is being made wait for it rather than making it again
+(`coalesce_wait` at most), so that an entry that expires under load is made once, not once per client.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -174,6 +180,8 @@ class ResponseCache:
         self._recent: deque[tuple[int, Source, str]] = deque(maxlen=4096)
         self.hits = 0
         self.misses = 0
+        #: the answers being made now, each awaited by the identical requests that came meanwhile
+        self._making: dict[CacheKey, asyncio.Event] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -241,6 +249,30 @@ class ResponseCache:
         for key in list(doomed):
             self._drop(key)
         return len(doomed)
+
+    async def wait_for(self, key: CacheKey) -> Hit | None:
+        """The answer an identical request is making now, once it is kept; None when none is being made,
+        it was not kept, or it took longer than `coalesce_wait`."""
+        making = self._making.get(key)
+        if making is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.coalesce_wait):
+                await making.wait()
+        return self.get(key)
+
+    @contextlib.contextmanager
+    def making(self, key: CacheKey) -> Iterator[None]:
+        """While this request makes the answer to `key` (unless another already does)."""
+        if key in self._making:
+            yield
+            return
+        self._making[key] = event = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._making[key]
+            event.set()
 
     def forget_event(self, event: Event) -> None:
         self.invalidate(event.source, event.native_id)

@@ -223,3 +223,19 @@ async def test_large_answers_are_gzipped_when_the_client_takes_gzip(sim: Sim, ma
         small = {"query": "{ liveEventStats { total } }"}
         async with gw.http.post(url, json=small, headers={**headers, "Accept-Encoding": "gzip"}) as resp:
             assert "Content-Encoding" not in resp.headers
+
+
+async def test_identical_requests_meanwhile_wait_for_the_answer_being_made_rather_than_make_it_again(
+    sim: Sim, make_gateway: Callable[..., Any]
+) -> None:
+    await seed(sim, 3)
+    async with make_gateway(changes_poll_interval=0.05) as gw:
+        await ask(gw, PAGE)  # lists the vendors into the index
+        await gw.services.store.events.settled()
+        await asyncio.sleep(0.3)
+        gw.services.responses.invalidate(Source.LOOP_SESSION, "any")  # no entry: a cold start of the cache
+        ran = await executions(gw)
+        answers = await asyncio.gather(*(ask(gw, PAGE) for _ in range(20)))
+        assert sorted(status for status, _ in answers) == ["HIT"] * 19 + ["MISS"]
+        assert all(body == answers[0][1] for _, body in answers)
+        assert await executions(gw) == ran + 1
