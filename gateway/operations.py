@@ -269,8 +269,12 @@ class OperationRunner:
     async def _fetch_created(self, source: Source, native_id: str) -> Event | object | None:
         """The event as its vendor has it now; None when the vendor says it no longer exists, `_UNKNOWN`
         when the vendor could not say (it is looked for again next round)."""
+        adapter = self.adapters.get(source)
+        if adapter is None:
+            log.warning("re-indexing %s %s: this gateway no longer serves %s", source.value, native_id, source.value)
+            return _UNKNOWN
         try:
-            return await self.adapter(source).fetch(native_id)
+            return await adapter.fetch(native_id)
         except VendorNotFound:
             return None
         except VendorError as error:
