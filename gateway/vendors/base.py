@@ -194,13 +194,30 @@ class VendorClient:
         idempotent = call.method == "GET" or IDEMPOTENCY_HEADER in call.headers
         if not idempotent or self.settings.retries == 0:
             return await self._attempt(call)
+        # The first attempt is made before any retry loop is set up: nearly every call succeeds at once, and
+        # tenacity's loop costs more CPU per call than the exchange's own bookkeeping. Should it fail in a way
+        # worth retrying, the loop starts from that failure, as if it had made the attempt itself.
+        try:
+            return await self._attempt(call)
+        except Exception as error:
+            if not is_retryable(error, self.settings):
+                raise
+            first_failure: Exception | None = error
+
+        async def attempt() -> VendorResponse:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await self._attempt(call)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(1 + self.settings.retries),
             wait=self._backoff,
             retry=retry_if_exception(lambda error: is_retryable(error, self.settings)),
             reraise=True,
         )
-        return await retrying(self._attempt, call)
+        return await retrying(attempt)
 
     def is_native_id(self, value: str) -> bool:
         """Whether `value` looks like one of the vendor's ids (a value that does not, it cannot have)."""
