@@ -360,7 +360,10 @@ class GatewayView(GraphQLView[Context, None]):
                 message = f"the operation defers parts of its answer: send Accept: {MULTIPART_MIXED} to receive them"
                 raise RequestRefused(406, message)
             return GraphQLIncrementalExecutionResults(initial_result=first, subsequent_results=frames)  # type: ignore[arg-type]
-        await frames.aclose()
+        # Nothing follows a whole answer; running the stream to its end ends the operation as usual (its
+        # metrics, its span), where closing it early would cut that short.
+        async for _ in frames:
+            pass
         return first
 
     async def execute_single(

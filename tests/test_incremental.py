@@ -143,3 +143,12 @@ async def test_a_multipart_reader_of_the_javascript_clients_gets_the_parts(
     assert [part["hasNext"] for part in parts] == [True, False]
     assert "slow" not in parts[0]["data"]
     assert merged(parts) == whole
+
+
+async def test_an_operation_answered_whole_is_counted_once(gateway: Gateway, sim: Sim) -> None:
+    body = {"query": "query Whole { vendors { vendor } ... @defer(if: false) { liveEvents(first: 1) { totalCount } } }"}
+    async with gateway.http.post(f"{gateway.url}/graphql", json=body, headers=MULTIPART) as resp:
+        assert resp.status == 200
+    async with gateway.http.get(f"{gateway.url}/metrics") as resp:
+        metrics = await resp.text()
+    assert 'live_gateway_graphql_requests_total{operation="Whole",outcome="ok",type="query"} 1.0' in metrics
