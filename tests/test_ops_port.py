@@ -32,10 +32,3 @@ async def test_metrics_and_readiness_leave_the_public_listener(sim: Sim, mongo_u
         assert await status_of(http, f"{ops}/healthz") == 200
         assert await status_of(http, f"{ops}/graphql") == 404
         assert await status_of(http, f"{ops}/webhooks/loop") == 404
-
-
-async def test_without_an_ops_port_they_stay_on_the_public_listener(sim: Sim, mongo_uri: str) -> None:
-    env = gateway_env(sim, mongo_uri, f"test_{uuid.uuid4().hex[:12]}")
-    async with gateway_process(env) as (_, url), aiohttp.ClientSession() as http:
-        assert await status_of(http, f"{url}/metrics") == 200
-        assert await status_of(http, f"{url}/readyz") == 200

@@ -116,17 +116,20 @@ async def test_refused_credentials_close_the_socket_with_a_reason(gateway: Gatew
     assert message.extra == "Forbidden: the bearer token is not a JWT"
 
 
-async def test_a_socket_is_closed_when_its_token_expires(make_gateway: Any) -> None:
+@pytest.mark.parametrize("sent_in", ["connection_init", "upgrade headers"])
+async def test_a_socket_is_closed_when_its_token_expires(make_gateway: Any, sent_in: str) -> None:
     from gateway.settings import AuthSettings
     from tests.gateway_harness import JWT_SECRET
 
     async with make_gateway(auth=AuthSettings(jwt_secret=JWT_SECRET, leeway=0)) as gw:
         token = token_for(Role.OPERATOR, ttl=2)
+        credentials = {"Authorization": f"Bearer {token}"}
+        headers, payload = (credentials, {}) if sent_in == "upgrade headers" else ({}, credentials)
         async with (
             aiohttp.ClientSession() as http,
-            http.ws_connect(f"{gw.url}/graphql", protocols=["graphql-transport-ws"]) as ws,
+            http.ws_connect(f"{gw.url}/graphql", protocols=["graphql-transport-ws"], headers=headers) as ws,
         ):
-            await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+            await ws.send_json({"type": "connection_init", "payload": payload})
             assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
             subscription = "subscription { liveEventStatsUpdated { total } }"
             await ws.send_json({"id": "s", "type": "subscribe", "payload": {"query": subscription}})
