@@ -3,6 +3,7 @@ a replayed message. None may fail the gateway or make it call Loop again."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -79,3 +80,16 @@ async def test_a_delivery_that_failed_cannot_be_replayed(sim: Sim, hooked: Gatew
         {"id": "evt-503", "type": "call.session_started", "call_id": call, "timestamp": int(time.time()) + 1}
     )
     assert await send(hooked, again) == (200, {"status": "applied"})
+
+
+async def test_a_signature_that_is_not_even_utf8_is_401(hooked: Gateway) -> None:
+    body = orjson.dumps({"id": "evt-y", "type": "call.session_started", "call_id": "c", "timestamp": int(time.time())})
+    host, port = hooked.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /webhooks/loop HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        b"X-Loop-Signature: sha256=\xff\xfe\x80\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    answer = await asyncio.wait_for(reader.read(), timeout=5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
