@@ -14,10 +14,12 @@ target for a create or a retry. So a batch of ids costs what asking its vendors 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache, lru_cache, partial
 from typing import Any
 
+import orjson
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -29,9 +31,13 @@ from graphql import (
     GraphQLNamedType,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
+    ValueNode,
+    VariableNode,
     get_named_type,
     is_interface_type,
     is_object_type,
@@ -135,6 +141,8 @@ class QueryCost:
         self.variables: VariableValues | None = None
         self.default_size = default_size
         self.introspection_cost = introspection_cost
+        #: the variables the cost depends on: those given to a page's or a batch's arguments
+        self.variables_read: set[str] = set()
 
     def of(self, operation: OperationDefinitionNode) -> int | None:
         """The operation's cost, or None when its variables do not coerce (it will not run, and says why)."""
@@ -193,6 +201,8 @@ class QueryCost:
     def _size(self, node: FieldNode, definition: GraphQLField) -> int:
         if BATCH_ARGUMENT not in definition.args and not any(name in definition.args for name in SIZE_ARGUMENTS):
             return 1
+        for argument in node.arguments or ():
+            _variables_in(argument.value, self.variables_read)
         try:
             # The values execution will see: literals and variables coerced, defaults filled in.
             arguments = get_argument_values(definition, node, self.variables)
@@ -208,18 +218,90 @@ class QueryCost:
         return self.default_size
 
 
+def _variables_in(value: ValueNode, names: set[str]) -> None:
+    if isinstance(value, VariableNode):
+        names.add(value.name.value)
+    elif isinstance(value, ListValueNode):
+        for item in value.values:
+            _variables_in(item, names)
+    elif isinstance(value, ObjectValueNode):
+        for field in value.fields:
+            _variables_in(field.value, names)
+
+
+class CostMemo:
+    """The operations already found within the cost limit, so that the same document with the same sizes is
+    not walked again on every request.
+
+    An operation's cost depends on its document and on nothing else than the values of the variables given
+    to pages' and batches' arguments (`first`, `last`, `ids`): each entry keeps, for one document text and
+    operation name, the names of those variables and the values of them seen within the limit. Whatever is
+    over the limit, or has variables that do not coerce, is worked out again each time, so that its error
+    is the one the walk gives. Documents are kept as many as the parse and validation caches keep.
+    """
+
+    #: value combinations kept per operation (distinct page sizes, or distinct batches of ids)
+    VALUES_PER_OPERATION = 256
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self.maxsize = maxsize
+        self._within: OrderedDict[tuple[str, str | None], tuple[frozenset[str], set[bytes]]] = OrderedDict()
+
+    @staticmethod
+    def _values(names: frozenset[str], variables: Mapping[str, Any]) -> bytes | None:
+        try:
+            return orjson.dumps([[name in variables, variables.get(name)] for name in sorted(names)])
+        except TypeError:  # not JSON: never from a request, but then nothing is remembered
+            return None
+
+    def known_within(self, text: str, operation_name: str | None, variables: Mapping[str, Any]) -> bool:
+        entry = self._within.get((text, operation_name))
+        if entry is None:
+            return False
+        names, seen = entry
+        values = self._values(names, variables)
+        return values is not None and values in seen
+
+    def remember_within(
+        self, text: str, operation_name: str | None, names: frozenset[str], variables: Mapping[str, Any]
+    ) -> None:
+        values = self._values(names, variables)
+        if values is None:
+            return
+        key = (text, operation_name)
+        entry = self._within.get(key)
+        if entry is None or entry[0] != names:
+            entry = self._within[key] = (names, set())
+            while len(self._within) > self.maxsize:
+                self._within.popitem(last=False)
+        else:
+            self._within.move_to_end(key)
+        if len(entry[1]) >= self.VALUES_PER_OPERATION:
+            entry[1].clear()
+        entry[1].add(values)
+
+
 class CostLimiter(SchemaExtension):
     """Refuses an operation whose cost is over `max_cost`, as a validation error.
 
     It runs after the (cached, variable-free) validation, since the cost depends on the variables; where no
-    validation cache came first, it validates the document itself.
+    validation cache came first, it validates the document itself. What was found within the limit is
+    remembered (`CostMemo`), when one is given.
     """
 
-    def __init__(self, max_cost: int, default_size: int, introspection_cost: int, vendor_call_cost: int = 0) -> None:
+    def __init__(
+        self,
+        max_cost: int,
+        default_size: int,
+        introspection_cost: int,
+        vendor_call_cost: int = 0,
+        memo: CostMemo | None = None,
+    ) -> None:
         self.max_cost = max_cost
         self.default_size = default_size
         self.introspection_cost = introspection_cost
         self.vendor_call_cost = vendor_call_cost
+        self.memo = memo
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -228,33 +310,51 @@ class CostLimiter(SchemaExtension):
             if context.pre_execution_errors is None:
                 context.pre_execution_errors = validate(context.schema._schema, document, context.validation_rules)
             if not context.pre_execution_errors:
-                error = self._over_cost(context.schema._schema, document, context.variables or {})
+                error = self._checked(context.schema._schema, document, context.query, context.variables or {})
                 if error is not None:
                     context.pre_execution_errors = [error]
         yield
 
+    def _checked(
+        self, schema: GraphQLSchema, document: DocumentNode, text: str | None, variables: Mapping[str, Any]
+    ) -> GraphQLError | None:
+        name = self.execution_context.operation_name
+        if self.memo is None or text is None:
+            return self._over_cost(schema, document, variables)[0]
+        if self.memo.known_within(text, name, variables):
+            return None
+        error, read = self._over_cost(schema, document, variables)
+        if error is None and read is not None:
+            self.memo.remember_within(text, name, read, variables)
+        return error
+
     def _over_cost(
         self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
-    ) -> GraphQLError | None:
+    ) -> tuple[GraphQLError | None, frozenset[str] | None]:
+        """The error of an operation over the limit, and the variables its cost depended on (None when some
+        operation's variables did not coerce, so that its cost was not worked out)."""
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         cost = QueryCost(
             schema, fragments, variables, self.default_size, self.introspection_cost, self.vendor_call_cost
         )
         name = self.execution_context.operation_name
+        coerced = True
         for operation in document.definitions:
             if not isinstance(operation, OperationDefinitionNode):
                 continue
             if name and (operation.name is None or operation.name.value != name):
                 continue
             total = cost.of(operation)
+            coerced = coerced and total is not None
             if total is not None and total > self.max_cost:
-                return GraphQLError(
+                error = GraphQLError(
                     f"the query costs {total}, more than the {self.max_cost} allowed: ask for smaller pages "
                     "(first/last) or fewer ids, or split it",
                     operation,
                     extensions={"code": QUERY_TOO_COMPLEX, "cost": total, "maxCost": self.max_cost},
                 )
-        return None
+                return error, None
+        return None, frozenset(cost.variables_read) if coerced else None
 
 
 #: distinct documents whose parse and validation are kept (Strawberry keeps the caches per size, process-wide)
@@ -331,6 +431,11 @@ def limit_extensions(limits: LimitSettings) -> list[Callable[[], SchemaExtension
         partial(AddValidationRules, rules),
         partial(TextValidationCache, DOCUMENT_CACHE_SIZE),
         partial(
-            CostLimiter, limits.max_cost, limits.default_list_size, limits.introspection_cost, limits.vendor_call_cost
+            CostLimiter,
+            limits.max_cost,
+            limits.default_list_size,
+            limits.introspection_cost,
+            limits.vendor_call_cost,
+            CostMemo(DOCUMENT_CACHE_SIZE),
         ),
     ]

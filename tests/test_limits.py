@@ -8,9 +8,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from graphql import get_introspection_query
+from graphql import OperationDefinitionNode, get_introspection_query
 
-from gateway.limits import DOCUMENT_CACHE_SIZE, validation_cache
+from gateway.limits import DOCUMENT_CACHE_SIZE, QueryCost, validation_cache
 from gateway.settings import LimitSettings
 from tests.conftest import Sim
 from tests.gateway_harness import Gateway
@@ -128,6 +128,37 @@ async def test_a_query_text_is_validated_once_and_its_errors_every_time(limited:
         assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     after = cache.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (2, 4)
+
+
+async def test_a_cost_within_the_limit_is_worked_out_once_per_document_and_sizes(
+    limited: Gateway, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walks: list[OperationDefinitionNode] = []
+    walk = QueryCost.of
+
+    def counted(self: QueryCost, operation: OperationDefinitionNode) -> int | None:
+        walks.append(operation)
+        return walk(self, operation)
+
+    monkeypatch.setattr(QueryCost, "of", counted)
+    node = "id status title @include(if: $full)"
+    query = f"query($n: Int, $full: Boolean!) {{ liveEvents(first: $n) {{ edges {{ node {{ {node} }} }} }} }}"
+    # Other variables than the sizes do not change the cost: one walk for all three.
+    for full in (True, False, True):
+        assert "errors" not in (await limited.post(query, {"n": 10, "full": full}))[1]
+    assert len(walks) == 1
+    # Another size is walked; one over the limit is walked and refused every time, with its cost.
+    assert "errors" not in (await limited.post(query, {"n": 5, "full": True}))[1]
+    assert len(walks) == 2
+    for _ in range(2):
+        error = await refused(limited, sim, query, {"n": 100, "full": True})
+        assert error["extensions"]["cost"] == 1 + 4 * 10 + 100 * (1 + 1 + 3)
+    assert len(walks) == 4
+    # A size that does not coerce is not remembered as within the limit: execution refuses it each time.
+    for _ in range(2):
+        _, body = await limited.post(query, {"n": "many", "full": True})
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert len(walks) == 6
 
 
 @pytest.mark.parametrize(
