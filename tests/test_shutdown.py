@@ -40,12 +40,15 @@ async def serve(env: dict[str, str], log: Path, *args: str) -> AsyncIterator[tup
             env=env, stdout=output, stderr=output, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
     try:
         async with aiohttp.ClientSession() as http:
+            # Ready once every worker says it listens (one answering /healthz says nothing of the others).
             for _ in range(400):
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(f"{url}/healthz") as resp:
-                        if resp.status == 200:
+                        listening = (await asyncio.to_thread(log.read_text)).count("listening on")
+                        if resp.status == 200 and listening >= workers:
                             break
                 assert process.returncode is None, "the gateway exited on start; see its log"
                 await asyncio.sleep(0.05)
