@@ -227,6 +227,14 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.operations.pop(operation.id, None)
             raise
 
+    async def _reject_incremental_delivery(self, operation: Operation[Context, None]) -> None:
+        # graphql-transport-ws has no message for the parts of an answer; coded as over HTTP to a client
+        # that reads no parts (406, NOT_ACCEPTABLE).
+        message = "the operation defers parts of its answer, which a websocket cannot carry: send it over HTTP"
+        await operation.send_initial_errors(
+            [GraphQLError(message + " with Accept: multipart/mixed, or as SSE", extensions={"code": "NOT_ACCEPTABLE"})]
+        )
+
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
         # A document that does not parse, or an operation name it does not have, is the operation's error

@@ -152,3 +152,14 @@ async def test_an_operation_answered_whole_is_counted_once(gateway: Gateway, sim
     async with gateway.http.get(f"{gateway.url}/metrics") as resp:
         metrics = await resp.text()
     assert 'live_gateway_graphql_requests_total{operation="Whole",outcome="ok",type="query"} 1.0' in metrics
+
+
+async def test_a_websocket_refuses_parts_with_the_code_http_gives(gateway: Gateway, sim: Sim) -> None:
+    async with gateway.http.ws_connect(f"{gateway.url}/graphql", protocols=["graphql-transport-ws"]) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {}})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        query = "{ vendors { vendor } ... @defer { liveEvents(first: 1) { totalCount } } }"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        message = await ws.receive_json(timeout=5)
+    assert message["type"] == "error"
+    assert [error["extensions"]["code"] for error in message["payload"]] == ["NOT_ACCEPTABLE"]
