@@ -8,6 +8,7 @@ MongoDB not answer, each replica falls back to counting on its own (the limit th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -40,6 +41,8 @@ class SharedLimit:
         self.window = float(self.item.get_expiry())
         self.lease = lease_size(self.item.amount)
         self._leases: dict[str, tuple[int, int]] = {}  # key -> (bucket, uses left)
+        #: the takes making a round trip now, by key
+        self._taking: dict[str, asyncio.Future[None]] = {}
         #: keys refused, until when: nothing counted can leave the window before (a refusal costs no round trip)
         self._refused: dict[str, float] = {}
         self._fallback = MovingWindowRateLimiter(MemoryStorage())
@@ -47,6 +50,17 @@ class SharedLimit:
         self.round_trips = 0
 
     async def take(self, key: str) -> Verdict:
+        # Takes of one key at once wait for the lease in flight rather than each making a round trip.
+        while (taking := self._taking.get(key)) is not None:
+            await asyncio.shield(taking)
+        self._taking[key] = done = asyncio.get_running_loop().create_future()
+        try:
+            return await self._take(key)
+        finally:
+            del self._taking[key]
+            done.set_result(None)
+
+    async def _take(self, key: str) -> Verdict:
         now = time.time()
         bucket = math.floor(now / (self.window / BUCKETS))
         held = self._leases.get(key)

@@ -28,13 +28,27 @@ async def test_fifty_concurrent_cold_reads_of_one_event_make_one_vendor_call(sim
     await reset_counts(sim)
     # The vendor takes its time, so that every request is waiting on it at once.
     await sim.control("POST", "faults", {"streamloop": {"latency_ms": 300}})
-    answers = await asyncio.gather(*(gateway.query(ONE_EVENT, {"id": stream}) for _ in range(50)))
+    # Fifty different documents reading the same event (the response cache cannot share them).
+    answers = await asyncio.gather(
+        *(gateway.query(ONE_EVENT.replace("liveEvent(", f"e{n}: liveEvent("), {"id": stream}) for n in range(50))
+    )
     assert all("errors" not in answer for answer in answers), answers[0]
-    assert {answer["data"]["liveEvent"]["id"] for answer in answers} == {stream}
+    assert [answer["data"][f"e{n}"]["id"] for n, answer in enumerate(answers)] == [stream] * 50
     assert await requests_by_route(sim) == {("streamloop", "GET", "/streams/{id}"): 1}
     samples = await scrape(gateway)
     assert total(samples, "live_gateway_vendor_calls_saved_total", vendor="STREAMLOOP") == 49
     assert total(samples, "live_gateway_vendor_calls_total", vendor="STREAMLOOP") == 1
+
+
+async def test_fifty_concurrent_identical_cold_queries_make_one_vendor_call(sim: Sim, gateway: Gateway) -> None:
+    ids = await seed(sim, 2)
+    stream = encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][1])
+    await reset_counts(sim)
+    await sim.control("POST", "faults", {"streamloop": {"latency_ms": 300}})
+    answers = await asyncio.gather(*(gateway.query(ONE_EVENT, {"id": stream}) for _ in range(50)))
+    assert {answer["data"]["liveEvent"]["id"] for answer in answers} == {stream}
+    # The identical ones wait for the first one's answer (the response cache), then read its write-back.
+    assert await requests_by_route(sim) == {("streamloop", "GET", "/streams/{id}"): 1}
 
 
 def streamloop_client(session: Any, sim: Sim, token: str = SIM_TOKEN) -> VendorClient:
