@@ -8,6 +8,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -313,6 +314,7 @@ def create_app(settings: Settings) -> web.Application:
     view = GatewayView(
         schema=schema,
         max_message_bytes=settings.limits.max_body_bytes,
+        connection_init_wait_timeout=timedelta(seconds=settings.limits.connection_init_timeout),
         graphql_ide="graphiql" if settings.graphiql else None,
         allowed_origins=settings.cors.allow_origins,
         subscription_protocols=(*WEBSOCKET_PROTOCOLS, GRAPHQL_SSE_PROTOCOL),

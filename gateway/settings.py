@@ -140,6 +140,9 @@ class LimitSettings(BaseModel):
     keepalive_timeout: float = Field(
         75.0, gt=0, description="seconds an idle kept-alive connection is held open for the client's next request"
     )
+    connection_init_timeout: float = Field(
+        10.0, gt=0, description="seconds a websocket has to send connection_init (until then it is nobody's socket)"
+    )
     max_sockets_per_caller: int = Field(16, ge=1, description="websockets one caller may hold open, per replica")
     max_subscriptions_per_socket: int = Field(
         32, ge=1, description="operations (subscriptions, and queries in flight) one websocket may run at once"

@@ -163,3 +163,15 @@ async def test_equal_subscriptions_share_one_computation(gateway: Gateway, monke
     async with asyncio.timeout(5):
         while gateway.services.shared.running or gateway.services.hub.subscriber_count:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def test_a_socket_that_never_sends_connection_init_is_closed(make_gateway: Callable[..., Any]) -> None:
+    # Until connection_init names a caller, a socket counts against nobody's limits: it may be held only briefly.
+    async with (
+        make_gateway(limits=LimitSettings(connection_init_timeout=1.0)) as gw,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{gw.url}/graphql", protocols=["graphql-transport-ws"]) as ws,
+    ):
+        closed = await Socket(ws).receive()
+    assert closed["type"] == "closed"
+    assert closed["code"] == 4408
