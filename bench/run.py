@@ -293,24 +293,24 @@ class Scenario:
 
 def scenarios(run: Running, ids: Ids) -> list[Scenario]:
     one = graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, 0)})
-    four = graphql_body(queries.FOUR_SOURCES, ids.four(0))
+    # Four sources cycle through distinct ids, so that concurrent requests have no vendor read to share.
+    four = [graphql_body(queries.FOUR_SOURCES, ids.four(n)) for n in DISTINCT]
     listing = graphql_body(queries.LIST_100)
     out = [
         Scenario("gateway", "one_event_cold", run.cold, one),
         Scenario("gateway", "one_event_warm", run.warm, one),
         Scenario("gateway", "list_100_warm", run.warm, listing),
-        Scenario("gateway", "four_sources_cold", run.cold, four),
+        Scenario("gateway", "four_sources_cold", run.cold, four[0], bodies=four),
         Scenario("naive", "one_event_cold", run.naive, one),
         Scenario("naive", "list_100_warm", run.naive, listing),
-        Scenario("naive", "four_sources_cold", run.naive, four),
+        Scenario("naive", "four_sources_cold", run.naive, four[0], bodies=four),
     ]
     if run.peer is not None:
         peer_one = graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, 0)})
+        peer_four = [graphql_body(queries.PEER_FOUR_SOURCES, ids.four_native(n)) for n in DISTINCT]
         out += [
             Scenario("peer", "one_event_cold", run.peer, peer_one),
-            Scenario(
-                "peer", "four_sources_cold", run.peer, graphql_body(queries.PEER_FOUR_SOURCES, ids.four_native(0))
-            ),
+            Scenario("peer", "four_sources_cold", run.peer, peer_four[0], bodies=peer_four),
         ]
     return out + serving_scenarios(run, ids)
 
