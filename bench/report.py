@@ -163,65 +163,83 @@ def _pick(value: Overhead | None, read: Callable[[Overhead], float | None]) -> f
     return None if value is None else read(value)
 
 
+def _gateway_peak_rss_mib(results: Results) -> float | None:
+    peaks = [v for name, v in results.get("peak_rss_bytes", {}).items() if name.startswith("gateway")]
+    return max(peaks) / 2**20 if peaks else None
+
+
+def _vendor_per_request(results: Results, system: str, scenario: str, connections: int) -> float | None:
+    stats = load_stats(results, system, scenario, connections)
+    value = None if stats is None else stats.get("vendor_per_request")
+    return None if value is None else float(value)
+
+
 def targets(results: Results) -> list[Target]:
+    """The targets of CPU per request against the peer and the baselines, each a ratio within the run."""
     levels: list[int] = list(results["meta"]["concurrency"])
-    top = max(levels)
-    out = [
-        Target(
-            f"one event, warm: overhead p50 at c{top}",
-            _pick(overhead(results, "gateway", "one_event_warm", top), lambda o: o.p50_ms),
-            2.0,
-            "ms",
-        ),
-        Target(
-            f"one event, warm: overhead p99 at c{top}",
-            _pick(overhead(results, "gateway", "one_event_warm", top), lambda o: o.p99_ms),
-            10.0,
-            "ms",
-        ),
-    ]
-    for c in levels:
-        out.append(
-            Target(
-                f"one event, cold: p50 / vendor at c{c}",
-                _pick(overhead(results, "gateway", "one_event_cold", c), lambda o: o.ratio_p50),
-                1.1,
-                "x",
-            )
-        )
-    for c in levels:
-        out.append(
-            Target(
-                f"four sources, cold: p50 / slowest vendor at c{c}",
-                _pick(overhead(results, "gateway", "four_sources_cold", c), lambda o: o.ratio_p50),
-                1.15,
-                "x",
-            )
-        )
+    top, low = max(levels), min(levels)
+
+    def against(scenario: str, other: str) -> float | None:
+        return _ratio(_rps(results, "gateway", scenario, top), _rps(results, other, scenario, top))
+
     fan_out = results.get("fan_out") or {}
-    out.append(
-        Target("fan-out to four targets: p50 / slowest vendor", fan_out.get("ratio_to_slowest_vendor"), 1.2, "x")
-    )
-    out.append(
+    return [
         Target(
-            f"four sources, cold: throughput at c{top} / peer's",
-            _ratio(_rps(results, "gateway", "four_sources_cold", top), _rps(results, "peer", "four_sources_cold", top)),
+            f"four sources, cold, distinct ids: throughput at c{top} / peer's",
+            against("four_sources_cold", "peer"),
             1.0,
             "x",
             at_most=False,
-        )
-    )
-    for c in levels:
-        out.append(
-            Target(
-                f"100-event list, warm: throughput at c{c} / naive's",
-                _ratio(_rps(results, "gateway", "list_100_warm", c), _rps(results, "naive", "list_100_warm", c)),
-                3.0,
-                "x",
-                at_most=False,
-            )
-        )
-    return out
+        ),
+        Target(
+            f"one event, cold, distinct ids: throughput at c{top} / peer's",
+            against("distinct_cold_ids", "peer"),
+            1.0,
+            "x",
+            at_most=False,
+        ),
+        Target(
+            f"herd on one cold event: vendor calls per request at c{top}",
+            _vendor_per_request(results, "gateway", "herd_one_cold", top),
+            0.1,
+            "calls",
+        ),
+        Target(
+            f"herd on one cold event: throughput at c{top} / peer's",
+            against("herd_one_cold", "peer"),
+            2.0,
+            "x",
+            at_most=False,
+        ),
+        Target(
+            f"dashboard poll: throughput at c{top} / naive's",
+            against("dashboard_poll", "naive"),
+            5.0,
+            "x",
+            at_most=False,
+        ),
+        Target(
+            f"100-event list, warm: throughput at c{top} / naive's",
+            against("list_100_warm", "naive"),
+            3.0,
+            "x",
+            at_most=False,
+        ),
+        Target(
+            f"one event, cold: p50 / vendor at c{low}",
+            _pick(overhead(results, "gateway", "one_event_cold", low), lambda o: o.ratio_p50),
+            1.05,
+            "x",
+        ),
+        Target(
+            f"four sources, cold: p50 / slowest vendor at c{low}",
+            _pick(overhead(results, "gateway", "four_sources_cold", low), lambda o: o.ratio_p50),
+            1.10,
+            "x",
+        ),
+        Target("fan-out to four targets: p50 / slowest vendor", fan_out.get("ratio_to_slowest_vendor"), 1.10, "x"),
+        Target(f"gateway peak RSS at c{top}", _gateway_peak_rss_mib(results), 150, "MiB"),
+    ]
 
 
 def _num(value: float | None, digits: int = 1) -> str:
