@@ -79,12 +79,17 @@ def access_middleware(
 
     @web.middleware
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in guarded_paths or request.method == hdrs.METH_OPTIONS or is_graphiql_page(request):
+        if request.path not in guarded_paths or request.method == hdrs.METH_OPTIONS:
+            return await handler(request)
+        # Only /graphql serves GraphiQL's page and websockets: on the other guarded paths (the SDL, the
+        # possible types) those headers excuse nothing.
+        serves_page_and_sockets = request.path == GRAPHQL_PATH
+        if serves_page_and_sockets and is_graphiql_page(request):
             return await handler(request)
         authorization, api_key = request.headers.get(hdrs.AUTHORIZATION), request.headers.get(API_KEY_HEADER)
         # A browser cannot put headers on a websocket: its credentials may come in `connection_init` instead,
         # where the websocket handler checks them.
-        if authorization is None and api_key is None and is_websocket_handshake(request):
+        if serves_page_and_sockets and authorization is None and api_key is None and is_websocket_handshake(request):
             return await handler(request)
         try:
             principal = await authenticator.authenticate_async(authorization, api_key)

@@ -453,3 +453,26 @@ async def test_the_journal_is_every_admins_and_names_who_made_each_operation(gat
     _, _, body = await post(gateway, read, auth_header(Role.OPERATOR, subject="alice"), {"id": payload["operationId"]})
     assert body["data"]["liveEventOperation"] is None
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+WHOLE_HANDSHAKE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Protocol": "graphql-transport-ws",
+}
+
+
+@pytest.mark.parametrize("path", ["/schema.graphql", "/possible-types.json"])
+@pytest.mark.parametrize(
+    "headers", [{"Accept": "text/html"}, WHOLE_HANDSHAKE], ids=["graphiql-accept", "whole-handshake"]
+)
+async def test_the_sdl_and_possible_types_need_credentials_whatever_the_headers(
+    gateway: Gateway, path: str, headers: dict[str, str]
+) -> None:
+    # Only /graphql serves GraphiQL's page and websockets; elsewhere those headers excuse nothing.
+    async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}{path}", headers=headers) as resp:
+        body = await resp.read()
+        assert resp.status == 401, body[:200]
+        assert json.loads(body)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
