@@ -8,6 +8,7 @@ than its caller's credentials, refusals that say why, and each operation run as 
   when they expire (a bearer token's `exp`, plus the leeway): from then on no operation starts on it.
 - Each operation gets a context of its own (its loader, its deferred errors, a request id of its own),
   as each HTTP request does; only the caller and the socket are shared.
+- A document named by a persisted-query hash or a `documentId` is read and checked as over HTTP.
 - A document that does not parse, or names no operation it has, is answered with an `error` message
   coded as over HTTP, not by closing the socket; every error is shaped by the schema's `ErrorCodes`.
 """
@@ -41,6 +42,7 @@ from gateway.context import Context
 from gateway.errors import GatewayError, RateLimited, Unauthenticated
 from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, RATE_LIMIT, SETTINGS
 from gateway.observability import request_id_var
+from gateway.persisted import DocumentRefused, DocumentRequest
 from gateway.ratelimit import TooManySockets
 
 #: the close code of a socket refused for going over a limit (4429, as graphql-transport-ws uses for
@@ -195,7 +197,26 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     error = GraphQLError(refusal.message, extensions=refusal.extensions())
                     await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error.formatted]))
                     return
+                try:
+                    message = await self._with_document_text(message)
+                except DocumentRefused as refused:
+                    error = GraphQLError(refused.message, extensions={"code": refused.code})
+                    await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error.formatted]))
+                    return
         await super().handle_subscribe(message)
+
+    async def _with_document_text(self, message: SubscribeMessage) -> SubscribeMessage:
+        """The message with the text of the document it names (a persisted-query hash, a `documentId`), read
+        and checked as over HTTP: a hash that is not its text's, or names nothing known, is refused."""
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or ("documentId" not in payload and "extensions" not in payload):
+            return message
+        request = DocumentRequest.from_params(payload)
+        if request.document_id is None and request.apq_hash is None:
+            return message
+        principal = self.context.principal
+        text = await self.context.services.documents.text_of(request, principal.role if principal else None)
+        return SubscribeMessage(id=message["id"], type="subscribe", payload={**payload, "query": text})
 
     def operation_context(self) -> Context:
         """A context of the operation's own, for the socket's caller, as an HTTP request would have."""

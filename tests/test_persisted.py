@@ -184,3 +184,36 @@ async def test_with_persisted_documents_off_a_hash_or_id_is_refused(make_gateway
             assert status == 400 and codes(body) == ["PERSISTED_QUERY_NOT_SUPPORTED"], request
         status, body = await post(gw, {"query": STATS})
         assert status == 200 and "errors" not in body
+
+
+async def subscribe_payload(gw: Gateway, payload: dict[str, Any], role: Role = Role.VIEWER) -> tuple[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{gw.url}/graphql", protocols=["graphql-transport-ws"]) as ws,
+    ):
+        await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token_for(role)}"}})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
+        answer = await ws.receive(timeout=5)
+        if answer.type is not aiohttp.WSMsgType.TEXT:
+            return "closed", (answer.data, answer.extra)
+        message = json.loads(answer.data)
+        if message["type"] == "error":
+            return "error", [error["extensions"]["code"] for error in message["payload"]]
+        return message["type"], message["payload"]
+
+
+async def test_a_websocket_reads_hashes_and_ids_as_http_does(gateway: Gateway) -> None:
+    # A hash that is not the text's is refused, and registers nothing, as over HTTP.
+    assert await subscribe_payload(gateway, {"query": STATS, "extensions": apq(VENDORS)}) == (
+        "error",
+        ["PERSISTED_QUERY_HASH_MISMATCH"],
+    )
+    # An unknown hash or id is coded, not a reason to close the socket.
+    assert await subscribe_payload(gateway, {"extensions": apq(VENDORS)}) == ("error", ["PERSISTED_QUERY_NOT_FOUND"])
+    assert await subscribe_payload(gateway, {"documentId": "nothing"}) == ("error", ["PERSISTED_QUERY_NOT_FOUND"])
+    assert await documents_in(gateway) == []
+    # A hash registered over HTTP runs by itself over the websocket.
+    assert (await post(gateway, {"query": STATS, "extensions": apq(STATS)}))[0] == 200
+    kind, payload = await subscribe_payload(gateway, {"extensions": apq(STATS)})
+    assert kind == "next" and payload["data"]["liveEventStats"]["total"] >= 0
