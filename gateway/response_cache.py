@@ -178,6 +178,8 @@ class ResponseCache:
         #: invalidations so far, and the recent ones, so that an answer made across one is not kept
         self.generation = 0
         self._recent: deque[tuple[int, Source, str]] = deque(maxlen=4096)
+        #: the generation of the last `clear`: an answer begun before it is not kept
+        self._cleared = 0
         self.hits = 0
         self.misses = 0
         #: the answers being made now, each awaited by the identical requests that came meanwhile
@@ -234,6 +236,8 @@ class ResponseCache:
     def _changed_since(self, generation: int, reads: Reads) -> bool:
         if generation == self.generation:
             return False
+        if generation < self._cleared:
+            return True
         if self.generation - generation > len(self._recent):
             return True  # too many to look through: assume the worst
         return any(
@@ -249,6 +253,14 @@ class ResponseCache:
         for key in list(doomed):
             self._drop(key)
         return len(doomed)
+
+    def clear(self) -> None:
+        """Drop every entry, and keep none of the answers being made now: what they were made under (the
+        schema and its limits) no longer holds."""
+        self.generation += 1
+        self._cleared = self.generation
+        for key in list(self._entries):
+            self._drop(key)
 
     async def wait_for(self, key: CacheKey) -> Hit | None:
         """The answer an identical request is making now, once it is kept; None when none is being made,
@@ -301,7 +313,8 @@ def _refresh(value: Any, elapsed: float, shape: Shape) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if key in shape.age_keys and isinstance(item, int | float):
-                value[key] = item + elapsed
+                # In microseconds, as executing gives it (the time between two datetimes).
+                value[key] = round(item + elapsed, 6)
             elif key in shape.served_keys and item == "VENDOR":
                 value[key] = "CACHE"
             elif isinstance(item, dict | list):

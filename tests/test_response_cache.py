@@ -77,6 +77,8 @@ async def test_a_cached_answer_executes_nothing_and_asks_nothing_and_says_what_e
         fetched_at = datetime.fromisoformat(freshness["fetchedAt"]).timestamp()
         assert freshness["ageSeconds"] >= expected["ageSeconds"] + 0.2
         assert abs(freshness["ageSeconds"] - (time.time() - fetched_at)) < 0.1
+        # In the same microseconds as executing gives it (a time between two datetimes).
+        assert freshness["ageSeconds"] == round(freshness["ageSeconds"], 6)
         # Other variables, another operation: their own entries.
         assert (await ask(gw, ONE, {"id": streamloop_id(ids, 1)}))[0] == "MISS"
 
