@@ -95,6 +95,9 @@ def apply_settings(app: web.Application, new: Settings) -> list[str]:
     app[CALLER_SOCKETS].limit = new.limits.max_sockets_per_caller
     if SERVICES in app:
         app[SERVICES].vendor_budget.configure(new.limits.vendor_call_budget)
+        if schema is not view.schema:
+            # Answers kept so far passed the limits of then; under the new ones some would be refused.
+            app[SERVICES].responses.clear()
     view.schema = schema
     # In place: every part that reads the settings as it goes (Services included) sees the new sections.
     for section in RELOADED:

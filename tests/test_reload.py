@@ -19,12 +19,15 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from gateway.auth import hash_api_key
+from gateway.ids import encode_global_id
 from gateway.keys import SETTINGS
+from gateway.model import Source
 from gateway.reload import reload_settings
 from gateway.settings import ApiKey, AuthSettings, CorsSettings, LimitSettings, Role, Settings
 from tests.conftest import Sim
 from tests.gateway_harness import JWT_SECRET
 from tests.test_crash_recovery import free_port, gateway_env
+from tests.test_read_path import seed
 
 QUERY = "{ vendors { vendor } }"
 FIRST_KEY, SECOND_KEY = "lg_first-key-of-the-dashboard", "lg_second-key-of-the-dashboard"
@@ -97,6 +100,28 @@ async def test_a_reload_takes_new_keys_origins_and_limits_and_keeps_sockets_open
     assert "auth.jwt_secret changed" in line and JWT_SECRET not in line
     assert "cors.allow_origins: [] -> ['https://dash.example']" in line
     assert "limits.max_aliases: 30 -> 3" in line
+
+
+async def test_answers_kept_before_a_reload_of_the_limits_are_not_given_again(
+    make_gateway: Callable[..., Any], sim: Sim
+) -> None:
+    """A kept answer was made under the limits of then: once they are lowered, the same query is refused
+    as it would be uncached, not given again from the response cache."""
+    ids = await seed(sim, 1)
+    one = {"id": encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])}
+    deep = "query One($id: ID!) { liveEvent(id: $id) { id freshness { stale } } }"
+    async with make_gateway(changes_poll_interval=0.05) as gateway:
+        await gateway.query(deep, one)  # from the vendor: not kept
+        await gateway.services.store.events.settled()
+        await asyncio.sleep(0.3)  # the change feed has told of the write-back
+        await gateway.query(deep, one)
+        assert len(gateway.services.responses) == 1
+        current: Settings = gateway.server.app[SETTINGS]
+        lowered = current.model_copy(update={"limits": LimitSettings(max_depth=1)})
+        assert reload_settings(gateway.server.app, read=lambda: lowered)
+        body = await gateway.query(deep, one)
+        assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert "data" not in body or body["data"] is None
 
 
 async def test_settings_that_do_not_hold_change_nothing(
