@@ -156,11 +156,22 @@ class PersistedDocuments:
                     "`extensions.persistedQuery.sha256Hash` is not the SHA-256 of `query`",
                 )
             if not trusted_only:
-                stored = await self.store.put(request.apq_hash, request.query, trusted=False)
-                self._by_id.put(stored.id, stored)
+                await self._register(request.apq_hash, request.query)
         if trusted_only:
             await self.check_trusted(request.query)
         return request.query
+
+    async def _register(self, sha256: str, text: str) -> None:
+        """Keeps a client's text under its hash, within bounds: registrations go to the MongoDB every caller
+        shares, so a text longer than `max_registered_bytes`, or one past `max_registered` registered
+        documents, runs without being kept (its client keeps sending the text with the hash)."""
+        if self._by_id.get(sha256) is not None or len(text.encode()) > self.settings.max_registered_bytes:
+            return
+        limit = self.settings.max_registered
+        if await self.store.by_id(sha256) is None and await self.store.count_registered(limit=limit) >= limit:
+            return
+        stored = await self.store.put(sha256, text, trusted=False)
+        self._by_id.put(stored.id, stored)
 
     async def check_trusted(self, text: str) -> None:
         if await self._by_hash(sha256_hex(text), trusted=True) is None:

@@ -173,6 +173,12 @@ class DocumentSettings(BaseModel):
         default_factory=list, description="roles that may send any document in trusted mode (e.g. admin, for GraphiQL)"
     )
     remembered: int = Field(10_000, ge=0, description="documents each replica keeps in memory")
+    max_registered: int = Field(
+        10_000, ge=0, description="documents clients may register (automatic persisted queries), all callers together"
+    )
+    max_registered_bytes: int = Field(
+        64 << 10, ge=0, description="the longest text a client may register; a longer one runs, unregistered"
+    )
 
 
 class ResponseCacheSettings(BaseModel):

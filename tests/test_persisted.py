@@ -217,3 +217,22 @@ async def test_a_websocket_reads_hashes_and_ids_as_http_does(gateway: Gateway) -
     assert (await post(gateway, {"query": STATS, "extensions": apq(STATS)}))[0] == 200
     kind, payload = await subscribe_payload(gateway, {"extensions": apq(STATS)})
     assert kind == "next" and payload["data"]["liveEventStats"]["total"] >= 0
+
+
+async def test_what_clients_register_is_bounded_in_number_and_size(make_gateway: Callable[..., Any]) -> None:
+    # Registration writes to the MongoDB every caller shares: one caller cannot fill it.
+    bounded = DocumentSettings(max_registered=2, max_registered_bytes=200)
+    async with make_gateway(documents=bounded) as gw:
+        padded = "query Padded { vendors { vendor } }" + " " * 300
+        status, body = await post(gw, {"query": padded, "extensions": apq(padded)})
+        # Too long to keep: it runs, and is not registered.
+        assert status == 200 and "vendors" in body["data"]
+        assert codes((await post(gw, {"extensions": apq(padded)}))[1]) == ["PERSISTED_QUERY_NOT_FOUND"]
+        texts = [f"query Q{i} {{ vendors {{ vendor }} }}" for i in range(3)]
+        for text in texts:
+            status, body = await post(gw, {"query": text, "extensions": apq(text)})
+            assert status == 200 and "vendors" in body["data"]
+        # Two are kept; the third ran but is not registered, so its client keeps sending its text.
+        assert sorted(doc["_id"] for doc in await documents_in(gw)) == sorted(sha(text) for text in texts[:2])
+        assert codes((await post(gw, {"extensions": apq(texts[2])}))[1]) == ["PERSISTED_QUERY_NOT_FOUND"]
+        assert "vendors" in (await post(gw, {"extensions": apq(texts[0])}))[1]["data"]

@@ -60,6 +60,12 @@ class Documents:
         doc = await self.collection.find_one(query)
         return _document(doc) if doc is not None else None
 
+    async def count_registered(self, *, limit: int) -> int:
+        """How many documents clients registered (not loaded by an operator), counted up to `limit`."""
+        if limit <= 0:
+            return 0
+        return await self.collection.count_documents({"trusted": False}, limit=limit)
+
     async def put(self, document_id: str, text: str, *, trusted: bool, name: str | None = None) -> StoredDocument:
         """Stores `text` under `document_id` (trusted: loaded by an operator). Storing the same pair again
         changes nothing, except that a registered document an operator loads becomes trusted.
