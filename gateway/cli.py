@@ -74,7 +74,14 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the descriptions' line breaks and shows each option's default."""
+    """Keeps the descriptions' line breaks and shows each option's default: argparse's, unless the help
+    already says it (a default that comes from a setting) or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or action.required or "default:" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def positive_int(text: str) -> int:

@@ -91,6 +91,28 @@ def test_every_command_and_option_has_help_with_its_default() -> None:
                 assert "default:" in action.help, f"{name} {action.option_strings}: says nothing of its default"
 
 
+def test_each_option_states_its_default_once() -> None:
+    # An option whose help already says its default (an environment variable, a computed URL) or that has
+    # none must not be given a second, meaningless "(default: None)".
+    for name, parser in subcommands().items():
+        for help_parser in [parser, *subparsers_of(parser)]:
+            shown = " ".join(help_parser.format_help().split())
+            assert "(default: None)" not in shown, f"{name}: {shown}"
+            for action in help_parser._actions:
+                if action.option_strings and action.help and not isinstance(action, argparse._HelpAction):
+                    text = " ".join(help_parser._get_formatter()._expand_help(action).split())
+                    assert text.count("default") <= 1, f"{name} {action.option_strings}: {text}"
+
+
+def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [
+        child
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for child in action.choices.values()
+    ]
+
+
 def test_help_runs_for_every_command(tmp_path: Path) -> None:
     done = run("serve", "--help", cwd=tmp_path)
     assert done.returncode == 0
