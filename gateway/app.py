@@ -89,7 +89,7 @@ async def mongodb_answers(store: Store, settings: Settings) -> None:
         await asyncio.wait_for(store.ping(), timeout=wait)
     except (TimeoutError, PyMongoError) as exc:
         where = redact_uri(settings.mongodb_uri or "")
-        reason = "" if isinstance(exc, TimeoutError) else f" ({type(exc).__name__}: {exc})"
+        reason = "" if isinstance(exc, TimeoutError) else f" ({type(exc).__name__}: {driver_reason(exc)})"
         raise ConfigurationError(
             f"MongoDB at {where} did not answer within {wait:g} s{reason}; check LIVE_GATEWAY_MONGODB_URI "
             "(the wait is LIVE_GATEWAY_MONGODB_CONNECT_TIMEOUT)"
@@ -119,8 +119,15 @@ def open_store(settings: Settings) -> tuple[AsyncMongoClient[dict[str, Any]], St
             timeout=settings.mongodb_timeout,
             event_listeners=mongo_event_listeners(settings.otel_enabled),
         )
-    except PyMongoError as exc:
+    except (PyMongoError, ValueError) as exc:  # a port that is not a number is a plain ValueError
         raise ConfigurationError(f"LIVE_GATEWAY_MONGODB_URI is not a MongoDB URI we can use: {exc}") from None
+
+
+def driver_reason(exc: PyMongoError) -> str:
+    """What went wrong with each server, without the driver's timeouts and topology description (which run
+    to several hundred characters on one line and are in its own logs)."""
+    text = str(exc).split(", Timeout: ", 1)[0]
+    return re.sub(r" \(configured timeouts: [^)]*\)", "", text)
 
 
 def redact_uri(uri: str) -> str:

@@ -483,6 +483,7 @@ async def run_check_store(uri: str | None, answer_within: float = 5.0) -> int:
     from pymongo import AsyncMongoClient
     from pymongo.errors import PyMongoError
 
+    from gateway.app import driver_reason
     from gateway.store.conformance import ALL_CHECKS, format_table, run_checks
 
     async with contextlib.AsyncExitStack() as stack:
@@ -497,16 +498,21 @@ async def run_check_store(uri: str | None, answer_within: float = 5.0) -> int:
             stack.push_async_callback(asyncio.to_thread, server.stop)
             uri = server.uri
             print("checking a fresh embedded server (nx-27017)")
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=max(1, int(answer_within * 1000))
-        )
+        try:
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+                uri, tz_aware=True, serverSelectionTimeoutMS=max(1, int(answer_within * 1000))
+            )
+        except (PyMongoError, ValueError) as error:  # a port that is not a number is a plain ValueError
+            print(f"live-gateway check-store: --uri is not a MongoDB URI we can use: {error}", file=sys.stderr)
+            return 1
         stack.push_async_callback(client.close)
         try:
             await client.admin.command("ping")
         except PyMongoError as error:
             # Every check would wait as long again: say it once.
             print(
-                f"live-gateway check-store: the server did not answer within {answer_within:g} s: {error}",
+                f"live-gateway check-store: the server did not answer within {answer_within:g} s: "
+                f"{driver_reason(error)}",
                 file=sys.stderr,
             )
             return 2
@@ -521,20 +527,24 @@ async def push_documents(path: Path, uri: str | None) -> int:
     Each is checked against the schema first: nothing is stored when any of them would not run."""
     from graphql import GraphQLError, parse, validate
     from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
 
+    from gateway.app import driver_reason, redact_uri
     from gateway.persisted import iter_manifest
     from gateway.schema import build_schema
     from gateway.store.documents import DocumentConflict, Documents
 
+    failed_to = "live-gateway documents push:"
     settings = Settings()
     uri = uri or settings.mongodb_uri
     if uri is None:
-        print("no MongoDB: set LIVE_GATEWAY_MONGODB_URI or pass --uri", file=sys.stderr)
+        print(f"{failed_to} no MongoDB: set LIVE_GATEWAY_MONGODB_URI or pass --uri", file=sys.stderr)
         return 1
     try:
         manifest = list(iter_manifest(json.loads(await asyncio.to_thread(path.read_bytes))))
     except (OSError, ValueError) as exc:  # a JSONDecodeError is a ValueError
-        print(f"{path}: {exc}", file=sys.stderr)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"{failed_to} {path}: {reason}", file=sys.stderr)
         return 1
     schema = build_schema(settings)._schema
     problems: list[str] = []
@@ -546,11 +556,28 @@ async def push_documents(path: Path, uri: str | None) -> int:
         problems.extend(f"{document_id}: {error.message}" for error in errors)
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        print(f"{path}: nothing pushed, {len(problems)} document error(s)", file=sys.stderr)
+        print(f"{failed_to} {path}: nothing pushed, {len(problems)} document error(s)", file=sys.stderr)
         return 1
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+    wait = settings.mongodb_connect_timeout
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=max(1, int(wait * 1000))
+        )
+    except (PyMongoError, ValueError) as exc:  # a port that is not a number is a plain ValueError
+        print(f"{failed_to} --uri is not a MongoDB URI we can use: {exc}", file=sys.stderr)
+        return 1
     try:
         store = Documents(client[settings.mongodb_database])
+        try:
+            await client.admin.command("ping")
+        except PyMongoError as exc:
+            print(
+                f"{failed_to} MongoDB at {redact_uri(uri)} did not answer within {wait:g} s "
+                f"({driver_reason(exc)}); check --uri or LIVE_GATEWAY_MONGODB_URI "
+                "(the wait is LIVE_GATEWAY_MONGODB_CONNECT_TIMEOUT)",
+                file=sys.stderr,
+            )
+            return 1
         await store.ensure_indexes()
         failed = 0
         for document_id, text, name in manifest:

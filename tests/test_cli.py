@@ -200,3 +200,53 @@ def test_a_setting_that_is_not_json_is_named(tmp_path: Path) -> None:
     done = run("serve", env={"LIVE_GATEWAY_AUTH__API_KEYS": "not json"}, cwd=tmp_path)
     line = one_line_error(done, "serve")
     assert line.startswith("live-gateway serve: LIVE_GATEWAY_AUTH (or one of its __ parts) is not valid JSON: ")
+
+
+def test_documents_push_with_mongodb_unreachable(tmp_path: Path, closed_port: int) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        '{"format": "apollo-persisted-query-manifest", "version": 1, "operations": '
+        '[{"id": "abc", "name": "Q", "type": "query", "body": "query Q { vendors { vendor } }"}]}'
+    )
+    env = {"LIVE_GATEWAY_MONGODB_CONNECT_TIMEOUT": "0.5"}
+    done = run("documents", "push", str(manifest), "--uri", f"mongodb://127.0.0.1:{closed_port}", env=env, cwd=tmp_path)
+    line = one_line_error(done, "documents push")
+    assert f"MongoDB at mongodb://127.0.0.1:{closed_port} did not answer within 0.5 s" in line
+    assert "Topology Description" not in line
+
+
+def test_documents_push_errors_name_the_command(tmp_path: Path, closed_port: int) -> None:
+    line = one_line_error(run("documents", "push", "missing.json", cwd=tmp_path), "documents push")
+    assert "LIVE_GATEWAY_MONGODB_URI" in line and "--uri" in line
+    uri = f"mongodb://127.0.0.1:{closed_port}"
+    line = one_line_error(run("documents", "push", "missing.json", "--uri", uri, cwd=tmp_path), "documents push")
+    assert "missing.json" in line and "No such file or directory" in line
+
+
+def test_an_unreachable_store_is_one_short_line(tmp_path: Path, closed_port: int) -> None:
+    # The driver's topology description is for its own logs: the line says what failed and where.
+    env = {
+        "LIVE_GATEWAY_MONGODB_URI": f"mongodb://127.0.0.1:{closed_port}",
+        "LIVE_GATEWAY_MONGODB_CONNECT_TIMEOUT": "0.5",
+        "LIVE_GATEWAY_AUTH__ENABLED": "false",
+    }
+    line = one_line_error(run("serve", "--port", "0", env=env, cwd=tmp_path), "serve")
+    assert "Topology Description" not in line and "configured timeouts" not in line, line
+    done = run("check-store", "--uri", f"mongodb://127.0.0.1:{closed_port}", "--timeout", "0.5", cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_line_error(done, "check-store")
+    assert "Topology Description" not in line and "Connect call failed" in line, line
+
+
+@pytest.mark.parametrize("uri", ["mongodb://db:port", "mongodb://user:p@ss@db:27017"])
+def test_a_uri_the_driver_cannot_parse_is_named(tmp_path: Path, uri: str) -> None:
+    # The driver raises a plain ValueError for a port that is not a number (as an unescaped password makes).
+    env = {"LIVE_GATEWAY_MONGODB_URI": uri, "LIVE_GATEWAY_AUTH__ENABLED": "false"}
+    line = one_line_error(run("serve", "--port", "0", env=env, cwd=tmp_path), "serve")
+    assert "LIVE_GATEWAY_MONGODB_URI is not a MongoDB URI we can use" in line
+    line = one_line_error(run("check-store", "--uri", uri, "--timeout", "0.5", cwd=tmp_path), "check-store")
+    assert "--uri is not a MongoDB URI we can use" in line
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"q1": "query Q { vendors { vendor } }"}')
+    done = run("documents", "push", str(manifest), "--uri", uri, cwd=tmp_path)
+    assert "--uri is not a MongoDB URI we can use" in one_line_error(done, "documents push")
