@@ -386,9 +386,9 @@ class GatewayView(GraphQLView[Context, None]):
                 request_data.operation_name,
                 principal.role.value if principal else None,
             )
-            hit = responses.get(cache_key)
+            hit = responses.get(cache_key) if cache_key is not None else None
             shape = document_shape(request_data.query, request_data.operation_name)
-            if hit is None and shape.cacheable:
+            if hit is None and shape.cacheable and cache_key is not None:
                 # An identical request may be making this answer now: it is this one's too, once kept.
                 hit = await responses.wait_for(cache_key)
             if hit is not None:

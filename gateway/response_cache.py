@@ -189,9 +189,17 @@ class ResponseCache:
         return len(self._entries)
 
     @staticmethod
-    def key(text: str, variables: dict[str, Any] | None, operation_name: str | None, role: str | None) -> CacheKey:
+    def key(
+        text: str, variables: dict[str, Any] | None, operation_name: str | None, role: str | None
+    ) -> CacheKey | None:
+        """The request's key, or None when its variables cannot be written as JSON (nested deeper than
+        orjson goes): such a request is neither looked up nor kept, and execution says what is wrong."""
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-        return (digest, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS), operation_name, role)
+        try:
+            encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            return None
+        return (digest, encoded, operation_name, role)
 
     def get(self, key: CacheKey) -> Hit | None:
         entry = self._entries.get(key)
