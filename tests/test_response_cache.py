@@ -178,6 +178,12 @@ def test_entries_live_no_longer_than_what_they_read_and_within_the_memory_budget
     reads_b = Reads()
     reads_b.event((Source.LOOP_CALL, "b"), time.time() + 10)
     assert cache.put(cache.key("b", None, None, None), {}, reads_b, shape, time.time(), generation) is None
+    # Emptied (the limits were reloaded): an answer begun before is not kept either, whatever it read.
+    begun = cache.generation
+    cache.clear()
+    assert len(cache) == 0 and cache.bytes == 0
+    assert cache.put(cache.key("c", None, None, None), {}, Reads(), shape, time.time(), begun) is None
+    assert cache.put(cache.key("c", None, None, None), {}, Reads(), shape, time.time(), cache.generation) is not None
 
 
 async def test_get_answers_carry_cache_control_and_a_strong_etag_and_if_none_match_is_304(
