@@ -469,6 +469,7 @@ async def test_streamloop_update_title_and_schedule(sim: Sim, streams: streamloo
     await sim.control("POST", f"streamloop/streams/{created.native_id}/state", {"state": "stopped"})
     again = await streams.update(created.native_id, EventChanges(title="Rerun", scheduled_start=START))
     assert (again.title, again.vendor_status) == ("Rerun", "scheduled")
+    assert again.scheduled_end == later_end  # the schedule route is sent the planned end it would clear
 
 
 async def test_streamloop_update_end_before_start(sim: Sim, streams: streamloop.StreamloopStreamAdapter) -> None:

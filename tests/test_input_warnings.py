@@ -108,3 +108,34 @@ async def test_an_update_the_vendor_takes_whole_applies_every_field(sim: Sim, ga
     assert "errors" not in body, body
     assert body["data"]["updateLiveEvent"]["applied"] == ["title", "scheduledStart", "scheduledEnd"]
     assert body["data"]["updateLiveEvent"]["warnings"] == []
+
+
+async def test_a_new_start_alone_keeps_the_streams_planned_end(sim: Sim, gateway: Gateway) -> None:
+    # Fields left out stay as they are: Streamloop's schedule route clears an end it is not sent, so moving
+    # only the start must not erase the planned end while `applied` says only scheduledStart.
+    window = {"scheduledStart": "2032-01-01T10:00:00Z", "scheduledEnd": "2032-01-01T11:00:00Z"}
+    await created(gateway, {"title": "S", **window, "targets": {"streamloop": {}}})
+    ids = await gateway.query("{ liveEvents(filter: {sources: [STREAMLOOP_STREAM]}) { edges { node { id } } } }")
+    stream = ids["data"]["liveEvents"]["edges"][0]["node"]["id"]
+    body = await gateway.query(UPDATE, {"id": stream, "input": {"scheduledStart": "2032-01-01T09:30:00Z"}})
+    assert "errors" not in body, body
+    assert body["data"]["updateLiveEvent"] == {
+        "event": {
+            "title": "S",
+            "scheduledStart": "2032-01-01T09:30:00+00:00",
+            "scheduledEnd": "2032-01-01T11:00:00+00:00",
+        },
+        "applied": ["scheduledStart"],
+        "warnings": [],
+    }
+    # A start after the planned end it would keep is refused, naming the end, and nothing changes.
+    body = await gateway.query(UPDATE, {"id": stream, "input": {"scheduledStart": "2032-01-01T12:00:00Z"}})
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["field"] == "scheduledEnd", error
+    refreshed = await gateway.query(
+        f'mutation {{ refreshLiveEvent(id: "{stream}") {{ event {{ scheduledStart scheduledEnd }} }} }}'
+    )
+    assert refreshed["data"]["refreshLiveEvent"]["event"] == {
+        "scheduledStart": "2032-01-01T09:30:00+00:00",
+        "scheduledEnd": "2032-01-01T11:00:00+00:00",
+    }

@@ -318,12 +318,14 @@ async def test_streamloop_reschedule(sim: Sim, gateway: Gateway) -> None:
     stream = (await created_ids(gateway))["STREAMLOOP_STREAM"]
     body = await gateway.query(
         f'mutation {{ updateLiveEvent(id: "{stream}", input: {{title: "Renamed", '
-        'scheduledStart: "2032-01-01T10:00:00Z"}) { event { title status scheduledStart } } }'
+        'scheduledStart: "2032-01-01T10:00:00Z", scheduledEnd: "2032-01-01T11:00:00Z"}) '
+        "{ event { title status scheduledStart scheduledEnd } } }"
     )
     assert body["data"]["updateLiveEvent"]["event"] == {
         "title": "Renamed",
         "status": "SCHEDULED",
         "scheduledStart": "2032-01-01T10:00:00+00:00",
+        "scheduledEnd": "2032-01-01T11:00:00+00:00",
     }
 
 

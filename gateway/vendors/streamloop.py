@@ -18,6 +18,7 @@ from multidict import CIMultiDictProxy
 from pydantic_core import PydanticCustomError
 
 from gateway.errors import (
+    BadUserInput,
     IdempotencyKeyReused,
     UnsupportedByVendor,
     VendorAuthError,
@@ -396,15 +397,27 @@ class StreamloopStreamAdapter(SourceAdapter):
         window = self.contract.check(
             StreamloopWindow, given(schedule_start_at=changes.scheduled_start, schedule_end_at=changes.scheduled_end)
         )
+        start, end = window.schedule_start_at, window.schedule_end_at
+        if start is not None and end is None:
+            # The schedule route clears an end it is not sent, and a field left out of an update stays as it
+            # is: send the stream's planned end along, checked before anything is changed.
+            end = (await self.client.get_stream(native_id)).schedule_end_at
+            if end is not None and end <= start:
+                raise BadUserInput(
+                    f"scheduledEnd: the stream's planned end ({end.isoformat()}) is not after the new start; "
+                    "give a new scheduledEnd with it",
+                    field="scheduledEnd",
+                    reason="END_BEFORE_START",
+                )
         patch: dict[str, Any] = given(name=changes.title)
-        if window.schedule_start_at is None and window.schedule_end_at is not None:
-            patch["schedule_end_at"] = window.schedule_end_at
+        if start is None and end is not None:
+            patch["schedule_end_at"] = end
         stream: StreamloopStream | None = None
         if patch:
             stream = (await self.client.update_stream(native_id, StreamloopStreamInput.model_validate(patch))).stream
-        if window.schedule_start_at is not None:
+        if start is not None:
             # The schedule route, not a PATCH: it also moves a stopped or failed stream back to scheduled.
-            stream = await self.client.schedule_stream(native_id, window.schedule_start_at, window.schedule_end_at)
+            stream = await self.client.schedule_stream(native_id, start, end)
         return normalize_stream(stream) if stream is not None else await self.fetch(native_id)
 
 
