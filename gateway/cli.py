@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -709,7 +710,7 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int, s
                 print(f"\nThe JWT secret ({secret_from}) signs more tokens, for example a viewer's:")
                 print(
                     f"\n  LIVE_GATEWAY_AUTH__JWT_SECRET='{auth.jwt_secret.get_secret_value()}' "
-                    "live-gateway token --subject me --role viewer"
+                    f"{command_name()} token --subject me --role viewer"
                 )
             print(f"\nA first query (GraphiQL's first tab holds it):\n\n{FIRST_QUERY}\n")
             stream = await first_draft_stream(sim_url, token)
@@ -723,6 +724,21 @@ async def run_demo(host: str, port: int, sim_port: int, seed: int, count: int, s
                 )
             print("Ctrl-C stops everything.", flush=True)
             await stop.wait()
+
+
+def command_name() -> str:
+    """How to run this command again from the same shell: `live-gateway` when that is what PATH finds, else the
+    script's path (relative when under the working directory, as `make run`'s .venv/bin/live-gateway is)."""
+    script = Path(sys.argv[0])
+    if script.name != "live-gateway":  # `python -m gateway.cli`
+        return "live-gateway"
+    on_path = shutil.which("live-gateway")
+    if on_path is not None and Path(on_path).resolve() == script.resolve():
+        return "live-gateway"
+    try:
+        return str(script.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(script.resolve())
 
 
 if __name__ == "__main__":

@@ -250,3 +250,26 @@ def test_a_uri_the_driver_cannot_parse_is_named(tmp_path: Path, uri: str) -> Non
     manifest.write_text('{"q1": "query Q { vendors { vendor } }"}')
     done = run("documents", "push", str(manifest), "--uri", uri, cwd=tmp_path)
     assert "--uri is not a MongoDB URI we can use" in one_line_error(done, "documents push")
+
+
+def test_the_demo_prints_a_token_command_that_runs_where_it_was_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make run` starts .venv/bin/live-gateway, which is on no one's PATH: the printed command must say so.
+    from gateway.cli import command_name
+
+    script = tmp_path / ".venv" / "bin" / "live-gateway"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert command_name() == ".venv/bin/live-gateway"
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert command_name() == "live-gateway"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert command_name() == str(script.resolve())
