@@ -58,6 +58,7 @@ from gateway.media import (
 )
 from gateway.persisted import DOCUMENT_CHECKED, DocumentRefused, DocumentRequest
 from gateway.ratelimit import TooManySockets
+from gateway.request_shape import shape_error
 from gateway.response_cache import document_shape
 from gateway.schema import EMPTY_DOCUMENT, operation_type_error
 from gateway.shutdown import GOING_AWAY, LONG_LIVED
@@ -296,19 +297,13 @@ class GatewayView(GraphQLView[Context, None]):
             raise RequestRefused(400, f"{what} is not valid JSON: {exc}") from exc
 
     def _request_data(self, params: Mapping[str, object]) -> GraphQLRequestData:
-        query = params.get("query")
-        if query is None and "documentId" not in params and not isinstance(params.get("extensions"), dict):
-            raise RequestRefused(400, "`query` is required: the GraphQL document to run, as a string")
-        if not isinstance(query, str | None):
-            raise RequestRefused(400, "`query` must be a string")
-        operation_name = params.get("operationName")
-        if not isinstance(operation_name, str | None):
-            raise RequestRefused(400, "`operationName` must be a string or null")
+        error = shape_error(params)
+        if error is not None:
+            raise RequestRefused(400, error)
+        query, operation_name = params.get("query"), params.get("operationName")
         variables, extensions = params.get("variables"), params.get("extensions")
-        if not isinstance(variables, dict | None):
-            raise RequestRefused(400, "`variables` must be an object or null")
-        if not isinstance(extensions, dict | None):
-            raise RequestRefused(400, "`extensions` must be an object or null")
+        assert isinstance(query, str | None) and isinstance(operation_name, str | None)
+        assert isinstance(variables, dict | None) and isinstance(extensions, dict | None)
         return GraphQLRequestData(
             query=query or "",
             variables=variables,

@@ -24,6 +24,7 @@ from aiohttp import web
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from gateway.request_shape import QUERY_REQUIRED
 from gateway.settings import DocumentMode, DocumentSettings, Role
 from gateway.store.documents import Documents, StoredDocument, sha256_hex
 
@@ -147,7 +148,7 @@ class PersistedDocuments:
                 raise DocumentRefused(200, PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
             return found.text
         if request.query is None:
-            raise DocumentRefused(400, "BAD_REQUEST", "`query` is required: the GraphQL document to run, as a string")
+            raise DocumentRefused(400, "BAD_REQUEST", QUERY_REQUIRED)
         if request.apq_hash is not None:
             if sha256_hex(request.query) != request.apq_hash:
                 raise DocumentRefused(

@@ -44,6 +44,7 @@ from gateway.keys import AUTHENTICATOR, CALLER_SOCKETS, RATE_LIMIT, SETTINGS
 from gateway.observability import request_id_var
 from gateway.persisted import DocumentRefused, DocumentRequest
 from gateway.ratelimit import TooManySockets
+from gateway.request_shape import shape_error
 
 #: the close code of a socket refused for going over a limit (4429, as graphql-transport-ws uses for
 #: "too many": the HTTP status plus 4000)
@@ -195,6 +196,12 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 refusal = await operation_refusal(self.context, len(self.operations))
                 if refusal is not None:
                     error = GraphQLError(refusal.message, extensions=refusal.extensions())
+                    await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error.formatted]))
+                    return
+                payload = message.get("payload")
+                malformed = shape_error(payload) if isinstance(payload, dict) else None
+                if malformed is not None:
+                    error = GraphQLError(malformed, extensions={"code": "BAD_REQUEST"})
                     await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error.formatted]))
                     return
                 try:

@@ -25,6 +25,10 @@ CASES = {
     "bad-cursor": ('{ liveEvents(first: 1, after: "bm90LWEtY3Vyc29y") { totalCount } }', None),
     "bad-id": ('{ liveEvent(id: "%%%") { id } }', None),
     "unknown-operation": ("query A { vendors { vendor } }", None, "B"),
+    # A request that is not a well-formed GraphQL request: the HTTP view's 400, coded the same over the socket.
+    "variables-not-an-object": ("{ vendors { vendor } }", [1]),
+    "query-not-a-string": (5, None),
+    "operation-name-not-a-string": ("{ vendors { vendor } }", None, 5),
 }
 
 
