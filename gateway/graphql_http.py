@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
@@ -63,6 +64,8 @@ from gateway.response_cache import document_shape
 from gateway.schema import EMPTY_DOCUMENT, operation_type_error
 from gateway.shutdown import GOING_AWAY, LONG_LIVED
 from gateway.websocket import GatewayTransportWSHandler, admit_socket
+
+log = logging.getLogger("gateway.errors")
 
 #: the response media type this request negotiated
 MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
@@ -213,6 +216,21 @@ class GatewayView(GraphQLView[Context, None]):
                 response = web.Response(
                     status=exc.status,
                     body=error_document(exc.message, {"code": exc.code}),
+                    content_type=document_type,
+                    charset="utf-8",
+                )
+            except (web.HTTPException, ClientConnectionResetError, ConnectionResetError):
+                raise
+            except Exception as exc:
+                # What fails outside the schema (whose own masking covers resolvers) is masked the same way:
+                # coded INTERNAL with the request id, logged with its traceback, never its message sent.
+                request_id = request[REQUEST_ID]
+                log.error("unexpected error (request %s)", request_id, exc_info=exc)
+                response = web.Response(
+                    status=500,
+                    body=error_document(
+                        f"Internal error (request id {request_id})", {"code": "INTERNAL", "requestId": request_id}
+                    ),
                     content_type=document_type,
                     charset="utf-8",
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from typing import Any
 
 import aiohttp
@@ -172,3 +173,26 @@ def test_a_close_reason_fits_a_close_frame() -> None:
     from gateway.websocket import close_reason
 
     assert len(close_reason("é" * 200).encode()) <= 123
+
+
+@pytest.mark.parametrize("accept", ["application/graphql-response+json", "text/event-stream"])
+async def test_an_unexpected_error_outside_the_schema_over_http_is_masked_coded_and_logged(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, accept: str
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("password=hunter2 in a stack trace")
+
+    # Fault injection: the view fails before the schema runs, where the schema's masking does not reach.
+    monkeypatch.setattr(gateway.services.documents, "text_of", broken)
+    headers = {"Accept": accept, "X-Request-Id": "http-7"}
+    async with gateway.http.post(
+        f"{gateway.url}/graphql", json={"query": "{ vendors { vendor } }"}, headers=headers
+    ) as resp:
+        text = await resp.text()
+        assert resp.status == 500, text
+        [error] = json.loads(text)["errors"]
+    assert error["extensions"] == {"code": "INTERNAL", "requestId": "http-7"}
+    assert "hunter2" not in text
+    logged = [r for r in caplog.records if r.name == "gateway.errors"]
+    assert logged and "http-7" in logged[0].getMessage()
+    assert "hunter2" in caplog.text
