@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--uri", help="the server to check (default: LIVE_GATEWAY_MONGODB_URI, else a fresh embedded server)"
     )
     check_store.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for the server to answer at first"
+        "--timeout", type=seconds, default=5.0, help="seconds to wait for the server to answer at first"
     )
 
     documents = command(

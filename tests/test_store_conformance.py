@@ -62,3 +62,21 @@ def test_check_store_says_at_once_when_the_server_does_not_answer(capsys: pytest
     captured = capsys.readouterr()
     assert "did not answer within 0.3 s" in captured.err
     assert "hold" not in captured.out
+
+
+@pytest.mark.parametrize("uri", ["", "mongodb://", "http://127.0.0.1:27017/", "mongodb://127.0.0.1:99999/"], ids=repr)
+def test_check_store_names_a_uri_it_cannot_use_in_one_line(uri: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["check-store", "--uri", uri, "--timeout", "0.3"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("live-gateway check-store: --uri is not a MongoDB URI we can use: ")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("timeout", ["-1", "nan"])
+def test_check_store_refuses_a_timeout_that_is_not_a_duration(timeout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["check-store", "--uri", "mongodb://127.0.0.1:1/", "--timeout", timeout])
+    assert exited.value.code == 2
+    assert "argument --timeout: must be 0 or more seconds" in capsys.readouterr().err
