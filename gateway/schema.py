@@ -114,7 +114,7 @@ def operation_type_error(error: CannotGetOperationTypeError | InvalidOperationTy
     transport does not run (a mutation over GET)."""
     if isinstance(error, InvalidOperationTypeError):
         if error.operation_type is OperationType.MUTATION:
-            return "mutations are sent with POST", "BAD_REQUEST"
+            return "mutations are sent with POST", "METHOD_NOT_ALLOWED"
         return f"{error.operation_type.value} operations are not served here", "BAD_REQUEST"
     if error.operation_name:
         return f'Unknown operation named "{error.operation_name}".', "OPERATION_RESOLUTION_FAILURE"

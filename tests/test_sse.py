@@ -197,11 +197,16 @@ async def over_a_websocket(gateway: Gateway, body: dict[str, Any]) -> list[dict[
 
 async def test_a_mutation_is_not_run_over_get(gateway: Gateway, sim: Sim) -> None:
     params = {"query": 'mutation { deleteLiveEvent(id: "TE9PUF9DQUxMOng=") { deletedId } }'}
+    async with gateway.http.get(f"{gateway.url}/graphql", params=params) as resp:
+        assert resp.status == 405
+        over_http = await resp.json()
     async with gateway.http.get(f"{gateway.url}/graphql", params=params, headers=SSE) as resp:
         [(event, result), _] = await all_events(resp)
     assert event == "next"
     assert "data" not in result
-    assert [error["extensions"]["code"] for error in result["errors"]] == ["BAD_REQUEST"]
+    # Coded as over HTTP.
+    assert [error["extensions"]["code"] for error in result["errors"]] == ["METHOD_NOT_ALLOWED"]
+    assert result["errors"] == over_http["errors"]
     assert await sim.vendor_requests() == 0
 
 
