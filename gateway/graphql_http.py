@@ -455,6 +455,15 @@ class GatewayView(GraphQLView[Context, None]):
             del response["data"]
         return response
 
+    async def _process_stream_result(
+        self, request: web.Request, value: Any, all_pending: list[Any]
+    ) -> tuple[GraphQLHTTPResponse, list[Any]]:
+        response, pending = await super()._process_stream_result(request, value, all_pending)
+        # Strawberry writes a part's absent extensions as null; the response format has a map or nothing.
+        if response.get("extensions", {}) is None:
+            del response["extensions"]
+        return response, pending
+
     async def get_sub_response(self, request: web.Request) -> web.Response:
         return web.Response(content_type=request.get(MEDIA_TYPE, JSON), charset="utf-8")
 

@@ -62,6 +62,8 @@ async def test_the_cache_comes_first_and_the_slow_vendor_after(make_gateway: Cal
         }
     ]
     assert later["completed"] == [{"id": "0"}]
+    # `extensions`, when a part has it, is a map (the GraphQL response format): never null.
+    assert "extensions" not in later
 
 
 async def test_a_list_is_streamed_item_by_item(gateway: Gateway, sim: Sim) -> None:
