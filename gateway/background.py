@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.store.health import is_unavailable
+
 log = logging.getLogger(__name__)
 
 #: how long a background task gets to finish its round once the application stops
@@ -19,12 +21,18 @@ STOP_GRACE = 2.0
 
 async def repeat(stop: asyncio.Event, interval: float, round: Callable[[], Awaitable[Any]], what: str) -> None:
     """Run `round` now and then every `interval` seconds until `stop` is set; a failed round is logged,
-    and the next one runs as usual."""
+    and the next one runs as usual.
+
+    A round MongoDB did not answer is one warning line: while it is down every round fails alike, and
+    `/readyz` and the requests' STORE_UNAVAILABLE already say so; a traceback a round would bury the log."""
     while not stop.is_set():
         try:
             await round()
-        except Exception:
-            log.exception("%s failed", what)
+        except Exception as error:
+            if is_unavailable(error):
+                log.warning("%s failed: MongoDB did not answer (%s)", what, type(error).__name__)
+            else:
+                log.exception("%s failed", what)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
