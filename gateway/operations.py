@@ -40,6 +40,7 @@ from gateway.store import Store
 from gateway.store.journal import (
     Operation,
     OperationNotStarted,
+    OperationOutcomeUnknown,
     OperationState,
     TargetFailure,
     TargetRecord,
@@ -180,6 +181,10 @@ class OperationRunner:
             if idempotency_key:
                 await self.store.idempotency.release(caller, idempotency_key, operation_id)
             raise OperationIncomplete(f"the operation did not start ({operation_id}); send it again") from None
+        except OperationOutcomeUnknown:
+            if idempotency_key:
+                raise
+            raise OperationOutcomeUnknown(operation_id, keyed=False) from None
         # Any other failure leaves the entry's existence unknown: the key stays bound to it, so that a retry
         # with the key finds the operation (which the reconciler then runs) rather than starting another.
         created: dict[Source, Event] = {}

@@ -73,6 +73,10 @@ class MongoProxy:
         """The next `times` commands that `matches` never reach the server."""
         self._faults.append(_Fault(matches, False, times))
 
+    def heal(self) -> None:
+        """Every command and reply gets through from now on."""
+        self._faults.clear()
+
     def _fault_for(self, command: Command | None) -> _Fault | None:
         if command is None:
             return None

@@ -104,3 +104,32 @@ async def test_a_create_whose_store_write_reply_is_lost_answers_once(
         journal = await operations_in_journal(gateway)
         assert [doc["state"] for doc in journal] == ["DONE"]
         assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 1}
+
+
+def reads_by_id(collection: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda command: command.get("find") == collection and isinstance(command.get("filter", {}).get("_id"), str)
+
+
+async def test_a_create_without_a_key_whose_journal_entry_cannot_be_read_back_names_its_operation(
+    sim: Sim, make_gateway: Callable[..., Any], mongo_uri: str
+) -> None:
+    """The insert landed but neither its reply nor any read-back came: the operation may still run (the
+    reconciler takes it over), so the answer names it and does not invite a blind retry without a key,
+    which would make a second object."""
+    title = "Outcome unknown"
+    async with mongo_proxy(mongo_uri) as proxy, make_gateway(mongodb_uri=proxy.uri) as gateway:
+        proxy.lose_reply(writes_to("insert", "operations"), times=2)
+        proxy.lose_reply(reads_by_id("operations"), times=1000)
+        first = await create(gateway, create_input(title, **TARGETS))
+        [error] = first["errors"]
+        assert error["extensions"]["code"] == "STORE_UNAVAILABLE", error
+        assert error["extensions"]["retryable"] is False, error
+        operation_id = error["extensions"]["operationId"]
+        assert operation_id in error["message"]
+
+        # Once MongoDB answers, the operation runs, once: it is what the answer named.
+        proxy.heal()
+        await reconcile_as_if_leases_ran_out(gateway)
+        journal = await operations_in_journal(gateway)
+        assert [doc["_id"] for doc in journal] == [operation_id]
+        assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 1}

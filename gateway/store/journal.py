@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pymongo.asynchronous.cursor import AsyncCursor
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from gateway.errors import StoreUnavailable
 from gateway.model import Source, as_utc, utcnow
@@ -191,12 +191,20 @@ class OperationJournal:
             await self.collection.insert_one(doc)
         except (ConnectionFailure, DuplicateKeyError):
             # Lost reply (or a driver's retry of an insert that had landed): read back what the server holds.
-            found = await self.settle(operation_id)
+            try:
+                found = await self.settle(operation_id)
+            except OperationOutcomeUnknown:
+                raise
+            except PyMongoError:
+                raise OperationOutcomeUnknown(operation_id) from None
             if found is None:
                 raise OperationNotStarted(operation_id) from None
             if found.runner != runner:  # pragma: no cover - operation ids are ULIDs, never reused
                 raise
             return found
+        except PyMongoError:
+            # The server may have applied it (a timeout says nothing either way).
+            raise OperationOutcomeUnknown(operation_id) from None
         return Operation.from_doc(doc)
 
     async def settle(self, operation_id: str) -> Operation | None:
@@ -319,11 +327,24 @@ async def _readable(cursor: AsyncCursor[dict[str, Any]]) -> list[Operation]:
 
 
 class OperationOutcomeUnknown(StoreUnavailable):
-    """The server could not say whether the operation's journal entry exists: the idempotency key stays
-    bound to it, so that a retry with the key finds the operation if it does."""
+    """The server could not say whether the operation's journal entry exists. If it does, the operation
+    runs (the reconciler takes it over), so the answer names it. With an idempotency key, which stays bound
+    to it, sending the request again is safe: the retry finds the operation. Without one, a retry could make
+    a second object, so the caller is told to look the operation up instead."""
 
-    def __init__(self, operation_id: str) -> None:
-        super().__init__(
-            f"MongoDB could not say whether operation {operation_id} was written; "
-            "send the request again with the same idempotency key"
-        )
+    def __init__(self, operation_id: str, *, keyed: bool = True) -> None:
+        if keyed:
+            advice = "send the request again with the same idempotency key"
+        else:
+            advice = (
+                f'it may still run: look it up with liveEventOperation(id: "{operation_id}") once MongoDB '
+                "answers, rather than sending it again (an idempotency key makes sending it again safe)"
+            )
+        super().__init__(f"MongoDB could not say whether operation {operation_id} was written; {advice}")
+        self.operation_id = operation_id
+        self.retryable = keyed
+
+    def extensions(self) -> dict[str, Any]:
+        ext = super().extensions()
+        ext["operationId"] = self.operation_id
+        return ext
