@@ -116,6 +116,10 @@ def int_argument(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
 
 
+def add_role_option(parser: argparse.ArgumentParser, meaning: str) -> None:
+    parser.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER.value, help=meaning)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="live-gateway",
@@ -191,9 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Sign an HS256 bearer token with LIVE_GATEWAY_AUTH__JWT_SECRET (and the configured audience and issuer).",
     )
     token.add_argument("--subject", required=True, help="who the token is for (the `sub` claim)")
-    token.add_argument(
-        "--role", choices=[r.value for r in Role], default=Role.VIEWER.value, help="what the bearer may do"
-    )
+    add_role_option(token, "what the bearer may do")
     token.add_argument("--ttl", type=seconds, default=3600.0, metavar="SECONDS", help="seconds until it expires")
 
     api_key = command(
@@ -202,9 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Make a new API key; print it once, and the entry of LIVE_GATEWAY_AUTH__API_KEYS that accepts it.",
     )
     api_key.add_argument("--name", required=True, help="what the key is for (shown in logs)")
-    api_key.add_argument(
-        "--role", choices=[r.value for r in Role], default=Role.VIEWER.value, help="what the key's holder may do"
-    )
+    add_role_option(api_key, "what the key's holder may do")
 
     health = command(
         "healthcheck",
