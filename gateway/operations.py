@@ -343,19 +343,16 @@ class OperationRunner:
         """Run the targets of `plan`, each looked for first where `plan` says its outcome is unknown."""
         if created is None:
             created = {}
-        lost_lease = False
         #: when each target's vendor answered with its object
         answered_at: dict[Source, datetime] = {}
-        # One outcome written at a time: concurrent swaps of one entry would all but one fail, and be read
-        # and sent again.
-        recording = asyncio.Lock()
+        outcomes = _OutcomeWriter(self, operation, expected=len(plan))
 
         async def run_target(source: Source) -> None:
-            nonlocal lost_lease
             record = operation.targets[source]
             record.attempts += 1
+            made: Event | None = None
             try:
-                event = await self._create_once(operation, record, look_first=plan[source])
+                event, claimed = await self._create_once(operation, record, look_first=plan[source])
                 answered_at[source] = utcnow()
             except VendorError as error:
                 record.state, record.failure = TargetState.FAILED, failure_of(error)
@@ -365,32 +362,39 @@ class OperationRunner:
                 record.failure = TargetFailure("INTERNAL", f"internal error: {type(error).__name__}", True, True)
             else:
                 record.state, record.native_id, record.failure = TargetState.SUCCEEDED, event.native_id, None
-                created[source] = event
-            async with recording:
-                if not await self.store.journal.record(operation, record):
-                    lost_lease = True
+                made = None if claimed else event
+                if claimed:
+                    created[source] = event
+            await outcomes.land(record, made)
+            if made is not None and record.state is TargetState.SUCCEEDED:
+                created[source] = made
 
-        outcomes = await asyncio.gather(*(run_target(s) for s in plan), return_exceptions=True)
+        await asyncio.gather(*(run_target(s) for s in plan))
         # The index takes the events made after the answer, with the reads' write-backs (until then this
         # replica reads them by id from the write-back, and its listings wait for it). Each is stamped with
         # when its vendor answered, not when it was asked: a listing begun while the create was on its
         # way may not show the object yet, and must not count it as deleted.
         for source, event in created.items():
             self.store.events.put_many_later([event], fetched_at=answered_at.get(source, utcnow()))
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome  # the journal could not be written: the reconciler finishes the operation
-        if lost_lease:
+        if outcomes.error is not None:
+            raise outcomes.error  # the journal could not be written: the reconciler finishes the operation
+        if outcomes.lost_lease:
             log.warning(
                 "operation %s was taken over while it ran; its outcomes stand as the journal has them", operation.id
             )
-            return await self._reread(operation.id)
-        if await self.store.journal.finish(operation):
-            operation.state = OperationState.DONE
+            journaled = await self._reread(operation.id)
+            # The answer says an object was made only once the journal holds it: one whose outcome did not
+            # land is the reconciler's to find (its claim says whose it is).
+            for source, event in list(created.items()):
+                if journaled.targets[source].native_id != event.native_id:
+                    del created[source]
+            return journaled
         return operation
 
-    async def _create_once(self, operation: Operation, record: TargetRecord, *, look_first: bool) -> Event:
-        """Create the target's object, unless an earlier attempt may have: then look for it first.
+    async def _create_once(self, operation: Operation, record: TargetRecord, *, look_first: bool) -> tuple[Event, bool]:
+        """Create the target's object, unless an earlier attempt may have: then look for it first. Returns
+        the object, and whether it is claimed for the target already (one found is; one made here is
+        claimed with its outcome, see `_OutcomeWriter`).
 
         The object is claimed for the target before its outcome is journaled, and a lookup leaves out
         what other operations claimed: one vendor object, one operation target."""
@@ -415,18 +419,87 @@ class OperationRunner:
                 if found is None:
                     break
                 if await claims.claim(record.source, found.native_id, operation.id):
-                    return found
+                    return found, True
                 # Another operation claimed it between the look and the claim: it is theirs; look again.
         event = await adapter.create(
             record.request, idempotency_key=vendor_idempotency_key(operation.id, record.source)
         )
-        if not await claims.claim(record.source, event.native_id, operation.id):
-            raise VendorConflict(
-                adapter.vendor,
-                f"{record.source.value} {event.native_id}, made for operation {operation.id}, "
-                "is claimed by another operation",
-            )
-        return event
+        return event, False
+
+
+class _OutcomeWriter:
+    """Journals a run's outcomes as they land, one write at a time: an outcome that lands while a write is
+    under way goes in the next, with every other that landed meanwhile. Before each write, the objects its
+    outcomes made are claimed, in one insert; the write that carries the last outcome also marks the
+    operation done. Targets that answer together cost one claim and one swap, and the answer waits for
+    no more than the write under way when its slowest target answered and the one that carries it."""
+
+    def __init__(self, runner: OperationRunner, operation: Operation, expected: int) -> None:
+        self.runner = runner
+        self.operation = operation
+        self.expected = expected
+        self._landed = 0
+        self._waiting: list[tuple[TargetRecord, Event | None]] = []
+        self._written: set[Source] = set()
+        self._lock = asyncio.Lock()
+        #: the runner no longer runs the operation (a write found another runner)
+        self.lost_lease = False
+        #: the first write that failed: the outcomes it carried are not journaled
+        self.error: Exception | None = None
+
+    async def land(self, record: TargetRecord, made: Event | None) -> None:
+        """Journal `record`'s outcome (claiming `made` first, an object its create made); returns once the
+        write that carries it is done, or failed (see `error`)."""
+        self._waiting.append((record, made))
+        async with self._lock:
+            if record.source in self._written:
+                return  # a write begun while this one waited carried it
+            batch, self._waiting = self._waiting, []
+            self._written.update(landed.source for landed, _ in batch)
+            self._landed += len(batch)
+            await self._claim([(landed, event) for landed, event in batch if event is not None])
+            # The last outcome finishes the operation in the same write, unless an outcome is missing
+            # from the journal (a write failed, or did not land): the reconciler finishes it then.
+            last = self._landed == self.expected and self.error is None and not self.lost_lease
+            try:
+                written = await self.runner.store.journal.record(
+                    self.operation, *(landed for landed, _ in batch), finish=last
+                )
+            except Exception as error:
+                self.error = self.error or error
+                return
+            if not written:
+                self.lost_lease = True
+            elif last:
+                self.operation.state = OperationState.DONE
+
+    async def _claim(self, made: list[tuple[TargetRecord, Event]]) -> None:
+        """Claim the objects the creates made for their targets; a target whose object another operation
+        holds, or whose claim the server could not confirm, fails instead."""
+        if not made:
+            return
+        objects = [(record.source, event.native_id) for record, event in made]
+        operation_id = self.operation.id
+        try:
+            held = await self.runner.store.claims.claim_many(objects, operation_id)
+        except Exception as error:
+            log.warning("operation %s: claiming %s failed: %s", operation_id, objects, error)
+            held = dict.fromkeys(objects)
+        for record, event in made:
+            ours = held[(record.source, event.native_id)]
+            if ours:
+                continue
+            record.state, record.native_id = TargetState.FAILED, None
+            if ours is None:
+                record.failure = TargetFailure("INTERNAL", "internal error: ClaimOutcomeUnknown", True, True)
+            else:
+                record.failure = failure_of(
+                    VendorConflict(
+                        self.runner.adapter(record.source).vendor,
+                        f"{record.source.value} {event.native_id}, made for operation {operation_id}, "
+                        "is claimed by another operation",
+                    )
+                )
 
 
 def _outcome_unknown(target: TargetRecord) -> bool:

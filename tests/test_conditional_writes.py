@@ -128,9 +128,10 @@ async def test_concurrent_retries_run_their_operation_once_and_touch_no_other(si
     assert await vendor_objects_titled(sim, "Retried") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
 
 
-async def test_a_create_writes_its_journal_entry_once_per_outcome(make_gateway: Callable[..., Any]) -> None:
-    """Four targets land at about the same time; their outcomes are swapped in one at a time, so no swap
-    fails and is read and sent again: one insert, one swap per target, one to finish."""
+async def test_a_create_writes_its_journal_entry_once_per_batch_of_outcomes(make_gateway: Callable[..., Any]) -> None:
+    """Four targets land at about the same time; their outcomes are swapped in one at a time, those that
+    land during a swap together in the next, so no swap fails and is read and sent again: one insert,
+    one claim insert and one swap per batch, the last of which finishes the operation."""
     database = f"test_counted_{uuid.uuid4().hex[:8]}"
     journal_commands = CommandCounter(database, "operations")
     claim_commands = CommandCounter(database, "claims")
@@ -142,5 +143,7 @@ async def test_a_create_writes_its_journal_entry_once_per_outcome(make_gateway: 
             claim_commands.commands.clear()
             body = await create(gateway, create_input(f"Counted {n}"))
             assert body["data"]["createLiveEvent"]["failures"] == []
-            assert journal_commands.commands == {"insert": 1, "update": 5}
-            assert claim_commands.commands == {"insert": 4}
+            batches = journal_commands.commands["update"]
+            assert 1 <= batches <= 4
+            assert journal_commands.commands == {"insert": 1, "update": batches}
+            assert claim_commands.commands == {"insert": batches}

@@ -140,6 +140,8 @@ class OperationNotStarted(Exception):
 
 #: the state of the placeholder that stands for an operation known never to have started
 _VOID = "VOID"
+#: what finishing an operation sets
+_FINISHED: dict[str, Any] = {"state": OperationState.DONE.value, "indexed": False}
 
 
 class OperationJournal:
@@ -227,17 +229,21 @@ class OperationJournal:
             return None
         return Operation.from_doc(doc)
 
-    async def record(self, operation: Operation, target: TargetRecord) -> bool:
-        """Write one target's outcome; False when `operation.runner` no longer runs the operation.
+    async def record(self, operation: Operation, *targets: TargetRecord, finish: bool = False) -> bool:
+        """Write the outcomes of `targets` in one swap, and with `finish` mark the operation done in the
+        same swap (see `finish`); False when `operation.runner` no longer runs the operation.
 
-        Targets of one run record concurrently: a swap that lost to another target's is tried again on
-        the revision read back, as long as the runner is unchanged."""
-        return await self._write_as_runner(operation, {f"targets.{target.source.value}": target.to_doc()})
+        A swap that lost to another writer's is tried again on the revision read back, as long as the
+        runner is unchanged."""
+        changes: dict[str, Any] = {f"targets.{target.source.value}": target.to_doc() for target in targets}
+        if finish:
+            changes |= _FINISHED
+        return await self._write_as_runner(operation, changes)
 
     async def finish(self, operation: Operation) -> bool:
         """Mark the operation done; False when `operation.runner` no longer runs it. The index is not yet
         known to hold what it created: the reconciler looks (`unindexed`)."""
-        return await self._write_as_runner(operation, {"state": OperationState.DONE.value, "indexed": False})
+        return await self._write_as_runner(operation, dict(_FINISHED))
 
     async def _write_as_runner(self, operation: Operation, changes: dict[str, Any]) -> bool:
         while True:

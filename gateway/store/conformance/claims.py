@@ -11,7 +11,7 @@ from gateway.store.conformance.registry import Check, check, expect
 from gateway.store.mongo import Database
 
 
-@check("claims.claim", "insert_one({_id: <SOURCE>:<native_id>}), find_one({_id}) when taken; concurrent claimers")
+@check("claims.claim", "insert_many([{_id: <SOURCE>:<native_id>}]), find({_id: {$in}}) when taken; concurrent claimers")
 async def claim(db: Database) -> None:
     claims = Claims(db)
     # Neighbours: the same native id under another source, and another object of the same source.
@@ -28,6 +28,31 @@ async def claim(db: Database) -> None:
     expect(count == 3, f"{count} claims stored for three objects")
 
 
+@check(
+    "claims.claim_many",
+    "insert_many([...], ordered=False): the free ones land, each taken one is a duplicate-key error by index",
+)
+async def claim_many(db: Database) -> None:
+    claims = Claims(db)
+    expect(await claims.claim(Source.LIVEPUSH_STREAM, "obj-1", "op_a"), "setup")
+    expect(await claims.claim(Source.LIVEPUSH_STREAM, "obj-2", "op_b"), "setup")
+    wanted = [(Source.LIVEPUSH_STREAM, f"obj-{n}") for n in (1, 2, 3)] + [(Source.LOOP_SESSION, "obj-2")]
+    outcome = await claims.claim_many(wanted, "op_a")
+    expected = {wanted[0]: True, wanted[1]: False, wanted[2]: True, wanted[3]: True}
+    expect(outcome == expected, f"claims of op_a among others' and its own: {outcome}")
+    owners = {doc["_id"]: doc["operation_id"] async for doc in claims.collection.find({})}
+    expect(
+        owners
+        == {
+            "LIVEPUSH_STREAM:obj-1": "op_a",
+            "LIVEPUSH_STREAM:obj-2": "op_b",
+            "LIVEPUSH_STREAM:obj-3": "op_a",
+            "LOOP_SESSION:obj-2": "op_a",
+        },
+        f"claims stored: {owners}",
+    )
+
+
 @check("claims.held_by_others", "find({_id: {$in: [...]}}), owners compared by the reader")
 async def held_by_others(db: Database) -> None:
     claims = Claims(db)
@@ -38,4 +63,4 @@ async def held_by_others(db: Database) -> None:
     expect(others == {"obj-2"}, f"held by others than op_a: {sorted(others)}")
 
 
-CHECKS: tuple[Check, ...] = (claim, held_by_others)
+CHECKS: tuple[Check, ...] = (claim, claim_many, held_by_others)
