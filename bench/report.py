@@ -30,8 +30,9 @@ SERVING: dict[str, str] = {
     "apq_get": "APQ GET (hash only)",
 }
 SERVING_NOTES = (
-    "gateway: in-flight deduplication on; herd and distinct ids on the cold gateway (FRESH_FOR=0: nothing is"
-    " served from a cache, so the response cache keeps nothing); dashboard and APQ on the warm gateway with its"
+    "gateway: in-flight deduplication on (identical queries share one execution, vendor reads one call); herd"
+    " and distinct ids on the cold gateway (FRESH_FOR=0: nothing is served from a cache, so the response cache"
+    " keeps nothing); dashboard and APQ on the warm gateway with its"
     " response cache (liveEventStats kept 1 s at most).",
     "naive: no cache, no deduplication, no persisted queries (APQ not run).",
     "peer: Hive Gateway with its response cache (1 s TTL) on the herd, off for distinct ids (each must be cold);"

@@ -10,10 +10,9 @@ graphql-sse protocol's distinct-connections mode: one `next` event per result, t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from functools import cached_property
 from typing import Any, TypeGuard
@@ -60,7 +59,7 @@ from gateway.media import (
 from gateway.persisted import DOCUMENT_CHECKED, DocumentRefused, DocumentRequest
 from gateway.ratelimit import TooManySockets
 from gateway.request_shape import shape_error
-from gateway.response_cache import document_shape
+from gateway.response_cache import CacheKey, Shape, Shared, document_shape
 from gateway.schema import EMPTY_DOCUMENT, operation_type_error
 from gateway.shutdown import GOING_AWAY, LONG_LIVED
 from gateway.websocket import GatewayTransportWSHandler, admit_socket
@@ -69,6 +68,11 @@ log = logging.getLogger("gateway.errors")
 
 #: the response media type this request negotiated
 MEDIA_TYPE = web.RequestKey("graphql_media_type", str)
+#: the request's parameters, once read (the response cache reads them before the view runs)
+REQUEST_DATA = web.RequestKey("graphql_request_data", GraphQLRequestData)
+#: the request's key in the response cache and its document's shape, for a query whose answer may be
+#: kept or shared
+CACHEABLE = web.RequestKey("graphql_cacheable", tuple[CacheKey, Shape])
 
 #: what plain HTTP runs: subscriptions are served over websockets and SSE; mutations never over GET (a safe method)
 HTTP_OPERATIONS: Mapping[str, frozenset[OperationType]] = {
@@ -209,7 +213,7 @@ class GatewayView(GraphQLView[Context, None]):
         else:
             request[MEDIA_TYPE] = media_type
             try:
-                response = await self.run(request)
+                response = await self._answer_again(request) or await self.run(request)
             except HTTPException as exc:
                 response = self._refusal(exc, document_type)
             except DocumentRefused as exc:
@@ -239,6 +243,47 @@ class GatewayView(GraphQLView[Context, None]):
             response = finish_http_caching(request, response, request.app[SERVICES].settings.compress_min_bytes)
         return response
 
+    async def _answer_again(self, request: web.Request) -> web.Response | None:
+        """The answer to a query without executing it: from the response cache, or from an identical request
+        executing now; None when it must execute. Credentials, the rate and a trusted document were checked
+        as for any request (the middlewares, `parse_http_body`); the role is part of the key, and the limits
+        passed for the same document and variables under the same settings (a reload empties the cache)."""
+        responses = request.app[SERVICES].responses
+        settings = responses.settings
+        if request[MEDIA_TYPE] == EVENT_STREAM or not (settings.enabled or settings.share_in_flight):
+            return None
+        data = request[REQUEST_DATA] = await self.parse_http_body(self.request_adapter_class(request))
+        principal = request[PRINCIPAL]
+        if not data.query:
+            return None
+        shape = document_shape(data.query, data.operation_name)
+        if not shape.cacheable:
+            return None
+        key = responses.key(data.query, data.variables, data.operation_name, principal.role.value)
+        if key is None:
+            return None
+        request[CACHEABLE] = (key, shape)
+        metrics = request.app[SERVICES].metrics
+        hit = responses.get(key) if settings.enabled else None
+        if hit is not None:
+            # Given again as it is: nothing runs, nothing is asked of MongoDB or a vendor.
+            metrics.response_cache("hit")
+            return self._answer(request, hit.body, "HIT", hit.max_age)
+        shared = await responses.share(key) if settings.share_in_flight else None
+        if shared is not None:
+            metrics.response_cache("shared")
+            return self._answer(request, shared.body, "SHARED", shared.max_age)
+        return None
+
+    @staticmethod
+    def _answer(request: web.Request, body: bytes, cache_status: str, max_age: float | None) -> web.Response:
+        response = web.Response(body=body, content_type=request[MEDIA_TYPE], charset="utf-8")
+        response.headers[CACHE_STATUS_HEADER] = cache_status
+        if max_age is not None:
+            request[CACHE_MAX_AGE] = max_age
+        request[ANSWER_HAS_ERRORS] = False
+        return response
+
     def _refusal(self, exc: HTTPException, media_type: str) -> web.Response:
         code = STATUS_CODES.get(exc.status_code, "BAD_REQUEST")
         headers = exc.headers if isinstance(exc, RequestRefused) else {}
@@ -256,6 +301,9 @@ class GatewayView(GraphQLView[Context, None]):
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         assert isinstance(request, AiohttpHTTPRequestAdapter)
+        known = request.request.get(REQUEST_DATA)
+        if known is not None:
+            return known
         if request.method == hdrs.METH_GET:
             params = self._url_params(request.request.query)
         else:
@@ -389,44 +437,22 @@ class GatewayView(GraphQLView[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         responses = context.services.responses
-        principal = context.principal
-        cache_key = None
-        shape = None
-        if responses.settings.enabled and request_data.query and request.get(MEDIA_TYPE) != EVENT_STREAM:
-            cache_key = responses.key(
-                request_data.query,
-                request_data.variables,
-                request_data.operation_name,
-                principal.role.value if principal else None,
-            )
-            hit = responses.get(cache_key) if cache_key is not None else None
-            shape = document_shape(request_data.query, request_data.operation_name)
-            if hit is None and shape.cacheable and cache_key is not None:
-                # An identical request may be making this answer now: it is this one's too, once kept.
-                hit = await responses.wait_for(cache_key)
-            if hit is not None:
-                # Given again as it is: nothing runs, nothing is asked of MongoDB or a vendor.
-                context.services.metrics.response_cache("hit")
-                sub_response.headers[CACHE_STATUS_HEADER] = "HIT"
-                request[CACHE_MAX_AGE] = hit.max_age
-                request[ANSWER_HAS_ERRORS] = False
-                return ExecutionResult(data=hit.data, errors=None)
-            generation = responses.generation
-        # Identical requests meanwhile wait for this answer; they look for it once this one is kept, which
-        # happens below with no await between (so before any of them runs again).
-        coalesce = cache_key is not None and shape is not None and shape.cacheable
-        making = responses.making(cache_key) if cache_key is not None and coalesce else contextlib.nullcontext()
+        cacheable = request.get(CACHEABLE)
+        execution = self.schema.execute(
+            request_data.query,
+            root_value=root_value,
+            variable_values=request_data.variables,
+            context_value=context,
+            operation_name=request_data.operation_name,
+            allowed_operation_types=HTTP_OPERATIONS[request_adapter.method],
+            operation_extensions=request_data.extensions,
+        )
+        kept: float | None = None
         try:
-            with making:
-                result = await self.schema.execute(
-                    request_data.query,
-                    root_value=root_value,
-                    variable_values=request_data.variables,
-                    context_value=context,
-                    operation_name=request_data.operation_name,
-                    allowed_operation_types=HTTP_OPERATIONS[request_adapter.method],
-                    operation_extensions=request_data.extensions,
-                )
+            if cacheable is None:
+                result = await execution
+            else:
+                result, kept = await self._execute_shared(execution, context, *cacheable)
         except InvalidOperationTypeError as exc:
             if exc.operation_type is OperationType.MUTATION:
                 raise RequestRefused(405, "mutations are sent with POST", headers={hdrs.ALLOW: "POST"}) from exc
@@ -439,15 +465,44 @@ class GatewayView(GraphQLView[Context, None]):
             return _request_error(EMPTY_DOCUMENT, "GRAPHQL_PARSE_FAILED")
         if isinstance(result, ExecutionResult):
             request[ANSWER_HAS_ERRORS] = bool(result.errors) or result.data is None
-            if cache_key is not None:
+            if kept is not None:
+                request[CACHE_MAX_AGE] = kept
+            # Every query answered by executing was looked for in the cache first (but over SSE).
+            if responses.settings.enabled and request_data.query and request.get(MEDIA_TYPE) != EVENT_STREAM:
                 sub_response.headers[CACHE_STATUS_HEADER] = "MISS"
-                kept = None
-                if not request[ANSWER_HAS_ERRORS] and result.data is not None and shape is not None:
-                    kept = responses.put(cache_key, result.data, context.reads, shape, time.time(), generation)
-                if kept is not None:
-                    request[CACHE_MAX_AGE] = kept
                 context.services.metrics.response_cache("stored" if kept is not None else "not_kept")
         return result
+
+    async def _execute_shared(
+        self, execution: Awaitable[ExecutionResult], context: Context, key: CacheKey, shape: Shape
+    ) -> tuple[ExecutionResult, float | None]:
+        """Executes a query whose answer may be kept and shared: the identical requests that come meanwhile
+        wait for its answer (unless one is executing already, which this request did not wait for). The
+        execution runs on when this request's client goes away, for the others."""
+        responses = context.services.responses
+        future = responses.begin(key) if responses.settings.share_in_flight else None
+        generation = responses.generation
+
+        async def execute() -> tuple[ExecutionResult, float | None]:
+            shared: Shared | None = None
+            try:
+                result = await execution
+                kept = None
+                if isinstance(result, ExecutionResult) and not result.errors and result.data is not None:
+                    kept = responses.put(key, result.data, context.reads, shape, time.time(), generation)
+                    if future is not None:
+                        shared = Shared(self.encode_json({"data": result.data}), kept)
+                return result, kept
+            finally:
+                if future is not None:
+                    responses.end(key, future, shared)
+
+        if future is None:
+            return await execute()
+        task = asyncio.ensure_future(execute())
+        # When no one is left to read it (this request's client went away), its failure is still looked at.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(task)
 
     async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = process_result(result)

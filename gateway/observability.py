@@ -77,7 +77,8 @@ class Metrics:
         )
         self.response_cache_lookups = Counter(
             "live_gateway_response_cache",
-            "Query answers: hit (given again, nothing executed), stored, not_kept (errors, stale or not cacheable)",
+            "Query answers: hit (given again, nothing executed), shared (an identical execution in flight's), "
+            "stored, not_kept (errors, stale or not cacheable)",
             ["result"],
             registry=self.registry,
         )

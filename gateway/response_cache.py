@@ -14,18 +14,24 @@ or to a source whose listing it read. An answer given again says what executing 
 that window: `freshness.ageSeconds` grows by the time since the answer was made, and an event that came
 from its vendor then comes from the cache now (`servedFrom: CACHE`).
 
-Identical requests that arrive while an answer is being made wait for it rather than making it again
-(`coalesce_wait` at most), so that an entry that expires under load is made once, not once per client.
+Identical requests share an execution in flight: a request that arrives while an identical one executes
+waits for that execution's answer (`coalesce_wait` at most) instead of executing again, whether or not the
+answer can be kept afterwards. That is the promise the vendors' in-flight reads already make (an answer
+from a read in flight when the request came), so a herd on one event is one execution, even when
+nothing may be kept (`FRESH_FOR=0`). Only answers without errors are shared; a waiter of an answer that
+had errors, or that was not made (the execution failed, the cache was emptied meanwhile), executes its own.
+
+An entry is kept as the response body it is sent as, with the places of its `ageSeconds` values noted:
+giving it again writes the ages anew into the bytes, and decodes and encodes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
+import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -145,25 +151,97 @@ class Reads:
         self.fresh_until = min(self.fresh_until, timestamp)
 
 
+#: stands for an `ageSeconds` value while an answer is encoded; random, so that no vendor's text can be it
+_AGE_MARK = f"\x00age-{secrets.token_hex(8)}\x00"
+_ENCODED_AGE_MARK = orjson.dumps(_AGE_MARK)
+_CACHE = "CACHE"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A response body in pieces, with an `ageSeconds` value due between each two: `parts[0] age[0] parts[1]
+    ... parts[n]`. `servedFrom` in it already says CACHE, as it does whenever the body is given again."""
+
+    parts: tuple[bytes, ...]
+    ages: tuple[float, ...]
+
+    @classmethod
+    def of(cls, data: dict[str, Any], shape: Shape) -> Template | None:
+        """The body `{"data": data}` as given again; None when it cannot be told apart (never in practice)."""
+        ages: list[float] = []
+        marked = _marked(data, shape, ages) if shape.age_keys or shape.served_keys else data
+        body = orjson.dumps({"data": marked})
+        parts = tuple(body.split(_ENCODED_AGE_MARK))
+        if len(parts) != len(ages) + 1:
+            return None
+        return cls(parts, tuple(ages))
+
+    @property
+    def size(self) -> int:
+        return sum(len(part) for part in self.parts) + 24 * len(self.ages)
+
+    def body(self, elapsed: float) -> bytes:
+        """The body `elapsed` seconds after the answer was made."""
+        if not self.ages:
+            return self.parts[0]
+        pieces = [self.parts[0]]
+        for age, part in zip(self.ages, self.parts[1:], strict=True):
+            # In microseconds, as executing gives it (the time between two datetimes).
+            pieces.append(orjson.dumps(round(age + elapsed, 6)))
+            pieces.append(part)
+        return b"".join(pieces)
+
+
+def _marked(value: Any, shape: Shape, ages: list[float]) -> Any:
+    """A copy of `value` with each age replaced by the mark (its value noted in `ages`, in the order orjson
+    writes them) and each event read from its vendor said to come from the cache."""
+    if isinstance(value, dict):
+        copy: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in shape.age_keys and isinstance(item, int | float) and not isinstance(item, bool):
+                ages.append(float(item))
+                copy[key] = _AGE_MARK
+            elif key in shape.served_keys and item == "VENDOR":
+                copy[key] = _CACHE
+            elif isinstance(item, dict | list):
+                copy[key] = _marked(item, shape, ages)
+            else:
+                copy[key] = item
+        return copy
+    if isinstance(value, list):
+        return [_marked(item, shape, ages) if isinstance(item, dict | list) else item for item in value]
+    return value
+
+
 @dataclass(slots=True)
 class Entry:
-    data: bytes
+    template: Template
     made_at: float
     expires_at: float
     events: frozenset[EventKey]
     listings: frozenset[Source]
-    shape: Shape
 
     @property
     def size(self) -> int:
-        return len(self.data) + 64 * (len(self.events) + 1)
+        return self.template.size + 64 * (len(self.events) + 1)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
-    data: dict[str, Any]
+    #: the response body, as executing now would answer
+    body: bytes
     #: seconds the answer stays good
     max_age: float
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """The answer of an execution in flight, for the identical requests that waited for it."""
+
+    #: the response body, as the executing request sends it
+    body: bytes
+    #: seconds the response cache keeps it; None when it is not kept
+    max_age: float | None
 
 
 class ResponseCache:
@@ -182,8 +260,9 @@ class ResponseCache:
         self._cleared = 0
         self.hits = 0
         self.misses = 0
-        #: the answers being made now, each awaited by the identical requests that came meanwhile
-        self._making: dict[CacheKey, asyncio.Event] = {}
+        self.shared = 0
+        #: the executions in flight, each awaited by the identical requests that came meanwhile
+        self._in_flight: dict[CacheKey, asyncio.Future[Shared | None]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -211,9 +290,7 @@ class ResponseCache:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        data = orjson.loads(entry.data)
-        _refresh(data, now - entry.made_at, entry.shape)
-        return Hit(data, entry.expires_at - now)
+        return Hit(entry.template.body(now - entry.made_at), entry.expires_at - now)
 
     def put(
         self, key: CacheKey, data: dict[str, Any], reads: Reads, shape: Shape, made_at: float, generation: int
@@ -224,9 +301,10 @@ class ResponseCache:
         expires_at = min(reads.fresh_until, made_at + self.settings.max_ttl)
         if expires_at <= time.time() or self._changed_since(generation, reads):
             return None
-        entry = Entry(
-            orjson.dumps(data), made_at, expires_at, frozenset(reads.events), frozenset(reads.listings), shape
-        )
+        template = Template.of(data, shape)
+        if template is None:
+            return None
+        entry = Entry(template, made_at, expires_at, frozenset(reads.events), frozenset(reads.listings))
         if entry.size > self.settings.max_bytes:
             return None
         if key in self._entries:
@@ -263,36 +341,47 @@ class ResponseCache:
         return len(doomed)
 
     def clear(self) -> None:
-        """Drop every entry, and keep none of the answers being made now: what they were made under (the
-        schema and its limits) no longer holds."""
+        """Drop every entry, and keep or share none of the answers being made now: what they were made under
+        (the schema and its limits) no longer holds."""
         self.generation += 1
         self._cleared = self.generation
         for key in list(self._entries):
             self._drop(key)
+        for future in self._in_flight.values():
+            if not future.done():
+                future.set_result(None)
+        self._in_flight.clear()
 
-    async def wait_for(self, key: CacheKey) -> Hit | None:
-        """The answer an identical request is making now, once it is kept; None when none is being made,
-        it was not kept, or it took longer than `coalesce_wait`."""
-        making = self._making.get(key)
-        if making is None:
+    async def share(self, key: CacheKey) -> Shared | None:
+        """The answer of the identical execution in flight, once it is made; None when none is in flight,
+        its answer is not shared, or it takes longer than `coalesce_wait` (the caller then executes its own).
+        A waiter that is cancelled (its client went away) leaves the execution to the others."""
+        future = self._in_flight.get(key)
+        if future is None:
             return None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.coalesce_wait):
-                await making.wait()
-        return self.get(key)
-
-    @contextlib.contextmanager
-    def making(self, key: CacheKey) -> Iterator[None]:
-        """While this request makes the answer to `key` (unless another already does)."""
-        if key in self._making:
-            yield
-            return
-        self._making[key] = event = asyncio.Event()
         try:
-            yield
-        finally:
-            del self._making[key]
-            event.set()
+            async with asyncio.timeout(self.settings.coalesce_wait):
+                shared = await asyncio.shield(future)
+        except TimeoutError:
+            return None
+        if shared is not None:
+            self.shared += 1
+        return shared
+
+    def begin(self, key: CacheKey) -> asyncio.Future[Shared | None] | None:
+        """Notes an execution of `key` in flight, whose answer `end` gives to the identical requests that
+        come meanwhile; None when one is in flight already."""
+        if key in self._in_flight:
+            return None
+        future = self._in_flight[key] = asyncio.get_running_loop().create_future()
+        return future
+
+    def end(self, key: CacheKey, future: asyncio.Future[Shared | None], shared: Shared | None) -> None:
+        """The execution `begin` noted is over: its waiters get `shared` (None: they execute their own)."""
+        if self._in_flight.get(key) is future:
+            del self._in_flight[key]
+        if not future.done():
+            future.set_result(shared)
 
     def forget_event(self, event: Event) -> None:
         self.invalidate(event.source, event.native_id)
@@ -314,20 +403,3 @@ class ResponseCache:
                 keys.discard(key)
                 if not keys:
                     del self._by_listing[source]
-
-
-def _refresh(value: Any, elapsed: float, shape: Shape) -> None:
-    """Freshness as executing the query now would say it: older by `elapsed`, and read from the cache."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in shape.age_keys and isinstance(item, int | float):
-                # In microseconds, as executing gives it (the time between two datetimes).
-                value[key] = round(item + elapsed, 6)
-            elif key in shape.served_keys and item == "VENDOR":
-                value[key] = "CACHE"
-            elif isinstance(item, dict | list):
-                _refresh(item, elapsed, shape)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                _refresh(item, elapsed, shape)

@@ -188,6 +188,9 @@ class ResponseCacheSettings(BaseModel):
     windowed_ttl: float = Field(
         1.0, ge=0, description="seconds counts over time windows (liveEventStats) are kept at most"
     )
+    share_in_flight: bool = Field(
+        True, description="identical queries that arrive while one executes wait for its answer, kept or not"
+    )
     coalesce_wait: float = Field(
         5.0, ge=0, description="seconds a request waits for an identical one's answer being made, before its own"
     )

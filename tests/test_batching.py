@@ -11,7 +11,7 @@ from pymongo import monitoring
 
 from gateway.ids import encode_global_id
 from gateway.model import Source
-from gateway.settings import Settings
+from gateway.settings import ResponseCacheSettings, Settings
 from tests.conftest import CommandCounter, Sim
 from tests.test_read_path import reset_counts, seed
 
@@ -143,7 +143,8 @@ async def test_the_write_backs_of_concurrent_answers_land_in_one_bulk_write(
 ) -> None:
     ids = await seed(sim, 3)
     vendors = settings_for()
-    # Not shared in flight, so that each of the concurrent answers is a write-back of its own.
+    # Not shared in flight (neither the reads nor the queries), so that each of the concurrent answers is a
+    # write-back of its own.
     unshared = {"fresh_for": 0, "deduplicate_reads": False}
     cold = {name: getattr(vendors, name).model_copy(update=unshared) for name in VENDOR_SETTINGS}
     global_ids = [encode_global_id(source, ids[source][0]) for source in Source]
@@ -151,7 +152,10 @@ async def test_the_write_backs_of_concurrent_answers_land_in_one_bulk_write(
     listener = CommandCounter(database, "events")
     monitoring.register(listener)
     # Write-backs wait a minute here, unless something needs them sooner.
-    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, write_behind_delay=60.0, **cold) as gw:
+    apart = ResponseCacheSettings(share_in_flight=False)
+    async with make_gateway(
+        mongodb_database=database, read_memo_ttl=0.0, write_behind_delay=60.0, response_cache=apart, **cold
+    ) as gw:
         await reset_counts(sim)
         listener.commands.clear()
         answers = await asyncio.gather(*(gw.query(FOUR, {"ids": global_ids}) for _ in range(5)))

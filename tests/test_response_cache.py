@@ -244,6 +244,6 @@ async def test_identical_requests_meanwhile_wait_for_the_answer_being_made_rathe
         gw.services.responses.invalidate(Source.LOOP_SESSION, "any")  # no entry: a cold start of the cache
         ran = await executions(gw)
         answers = await asyncio.gather(*(ask(gw, PAGE) for _ in range(20)))
-        assert sorted(status for status, _ in answers) == ["HIT"] * 19 + ["MISS"]
+        assert sorted(status for status, _ in answers) == ["MISS"] + ["SHARED"] * 19
         assert all(body == answers[0][1] for _, body in answers)
         assert await executions(gw) == ran + 1
