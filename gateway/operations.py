@@ -352,7 +352,7 @@ class OperationRunner:
             record.attempts += 1
             made: Event | None = None
             try:
-                event, claimed = await self._create_once(operation, record, look_first=plan[source])
+                event, to_claim = await self._create_once(operation, record, look_first=plan[source])
                 answered_at[source] = utcnow()
             except VendorError as error:
                 record.state, record.failure = TargetState.FAILED, failure_of(error)
@@ -362,8 +362,8 @@ class OperationRunner:
                 record.failure = TargetFailure("INTERNAL", f"internal error: {type(error).__name__}", True, True)
             else:
                 record.state, record.native_id, record.failure = TargetState.SUCCEEDED, event.native_id, None
-                made = None if claimed else event
-                if claimed:
+                made = event if to_claim else None
+                if not to_claim:
                     created[source] = event
             await outcomes.land(record, made)
             if made is not None and record.state is TargetState.SUCCEEDED:
@@ -393,11 +393,12 @@ class OperationRunner:
 
     async def _create_once(self, operation: Operation, record: TargetRecord, *, look_first: bool) -> tuple[Event, bool]:
         """Create the target's object, unless an earlier attempt may have: then look for it first. Returns
-        the object, and whether it is claimed for the target already (one found is; one made here is
-        claimed with its outcome, see `_OutcomeWriter`).
+        the object, and whether it is still to be claimed with its outcome (see `_OutcomeWriter`).
 
         The object is claimed for the target before its outcome is journaled, and a lookup leaves out
-        what other operations claimed: one vendor object, one operation target."""
+        what other operations claimed: one vendor object, one operation target. An object found is
+        claimed here; one made here is claimed with its outcome where a lookup by likeness could take it
+        for another operation's (`finds_by_likeness`), and elsewhere no lookup can mistake it."""
         adapter = self.adapter(record.source)
         claims = self.store.claims
 
@@ -419,19 +420,19 @@ class OperationRunner:
                 if found is None:
                     break
                 if await claims.claim(record.source, found.native_id, operation.id):
-                    return found, True
+                    return found, False
                 # Another operation claimed it between the look and the claim: it is theirs; look again.
         event = await adapter.create(
             record.request, idempotency_key=vendor_idempotency_key(operation.id, record.source)
         )
-        return event, False
+        return event, adapter.finds_by_likeness
 
 
 class _OutcomeWriter:
     """Journals a run's outcomes as they land, one write at a time: an outcome that lands while a write is
     under way goes in the next, with every other that landed meanwhile. Before each write, the objects its
-    outcomes made are claimed, in one insert; the write that carries the last outcome also marks the
-    operation done. Targets that answer together cost one claim and one swap, and the answer waits for
+    outcomes made that are to be claimed are, in one insert; the write that carries the last outcome also
+    marks the operation done. Targets that answer together cost one claim and one swap, and the answer waits for
     no more than the write under way when its slowest target answered and the one that carries it."""
 
     def __init__(self, runner: OperationRunner, operation: Operation, expected: int) -> None:

@@ -1,7 +1,8 @@
 """Claims: which operation target each vendor object a create made or found belongs to.
 
-One document per vendor object (collection `claims`, `_id` = `"<SOURCE>:<native_id>"`), inserted before
-the outcome is journaled. The `_id` is unique, so an object belongs to one operation target only: a
+One document per vendor object a lookup finds, or a create makes where a lookup by likeness could take it
+for another's (collection `claims`, `_id` = `"<SOURCE>:<native_id>"`), inserted before the outcome is
+journaled. The `_id` is unique, so an object belongs to one operation target only: a
 lookup after an interrupted create leaves out the objects other operations claimed, and a claim that
 loses to another operation's says so. The objects of outcomes journaled together are claimed together,
 in one insert.

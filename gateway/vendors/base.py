@@ -458,6 +458,10 @@ class SourceAdapter(ABC):
     can_list: ClassVar[bool] = True
     #: whether re-sending the same create is safe because the vendor de-duplicates by idempotency key
     idempotent_create: ClassVar[bool] = False
+    #: whether `find_created` tells this operation's object by likeness (name, time), so that it could adopt
+    #: another operation's: then every object a create makes is claimed before its outcome is journaled.
+    #: False where no lookup is made, or one finds the object by its operation exactly.
+    finds_by_likeness: ClassVar[bool] = True
     #: the GraphQL input path of this source's target, for naming a bad field
     target_path: ClassVar[str] = ""
     #: createLiveEvent's common fields (by input name) this vendor has nowhere to keep, and why: the answer

@@ -415,6 +415,7 @@ def normalize_session(session: LoopSession) -> Event:
 
 class LoopCallAdapter(SourceAdapter):
     source = Source.LOOP_CALL
+    finds_by_likeness: ClassVar[bool] = False  # a call cannot be looked up at all
     can_list: ClassVar[bool] = False  # Loop documents no way to list calls
     target_path: ClassVar[str] = "targets.loopCall"
     create_drops: ClassVar[Mapping[str, str]] = {"scheduledEnd": "Loop Live calls have no scheduled end"}
@@ -458,6 +459,7 @@ class LoopCallAdapter(SourceAdapter):
 
 class LoopSessionAdapter(SourceAdapter):
     source = Source.LOOP_SESSION
+    finds_by_likeness: ClassVar[bool] = False  # by the operation id in its metadata
     target_path: ClassVar[str] = "targets.loopSession"
     create_drops: ClassVar[Mapping[str, str]] = {"scheduledEnd": "Loop Live sessions have no scheduled end"}
     update_fields: ClassVar[frozenset[str]] = frozenset({"title", "scheduledStart"})

@@ -339,6 +339,7 @@ def normalize_stream(stream: StreamloopStream) -> Event:
 class StreamloopStreamAdapter(SourceAdapter):
     source = Source.STREAMLOOP_STREAM
     idempotent_create: ClassVar[bool] = True
+    finds_by_likeness: ClassVar[bool] = False  # re-sent with its idempotency key, never looked up
     target_path: ClassVar[str] = "targets.streamloop"
     create_drops: ClassVar[Mapping[str, str]] = {
         "hostId": "Streamloop streams have no host",
