@@ -277,6 +277,10 @@ class VendorClient:
     async def _take_slot(self) -> None:
         """One of the `max_concurrency` slots. Waiting for one is the gateway's own crowd: it is bounded by
         `slot_wait`, and neither counts towards the exchange's deadline nor against the vendor."""
+        if not self._slots.locked():
+            # A free slot is taken without waiting: no deadline to arm (nearly every call, below the bound).
+            await self._slots.acquire()
+            return
         try:
             async with asyncio.timeout(self.settings.slot_wait):
                 await self._slots.acquire()
