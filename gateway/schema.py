@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -19,6 +20,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
 from gateway.errors import GatewayError, StoreUnavailable
+from gateway.extension_chain import ExtensionChain
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
 from gateway.observability import OperationMetrics, tracing_extensions
 from gateway.persisted import TrustedDocumentsOnly
@@ -175,11 +177,16 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # @defer and @stream, answered over multipart/mixed (graphql_http) to clients that accept it.
         config=StrawberryConfig(enable_experimental_incremental_execution=True),
         extensions=[
-            *limit_extensions(settings.limits),
-            TrustedDocumentsOnly,
-            ErrorCodes,
-            OperationMetrics,
-            VendorCallBudget,
+            partial(
+                ExtensionChain,
+                [
+                    *limit_extensions(settings.limits),
+                    TrustedDocumentsOnly,
+                    ErrorCodes,
+                    OperationMetrics,
+                    VendorCallBudget,
+                ],
+            ),
             *tracing_extensions(settings.otel_enabled),
         ],
     )
