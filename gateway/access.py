@@ -43,6 +43,8 @@ def error_response(request: web.Request, error: GatewayError, status: int) -> we
 def is_websocket_handshake(request: web.Request) -> bool:
     """A real websocket handshake for a subprotocol the view speaks; decided once, so that the access
     middleware and the view can never disagree about it."""
+    if request.method != hdrs.METH_GET:  # nothing to remember: no other method opens a websocket
+        return False
     known = request.get(WEBSOCKET_HANDSHAKE)
     if known is None:
         known = request[WEBSOCKET_HANDSHAKE] = _is_websocket_handshake(request)

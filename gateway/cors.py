@@ -27,7 +27,11 @@ EXPOSE_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate"
 
 def add_vary(headers: CIMultiDict[str], name: str) -> None:
     """Adds `name` to Vary, keeping what is there: caches must key the response by that request header."""
-    present = [token.strip() for token in headers.get(hdrs.VARY, "").split(",") if token.strip()]
+    vary = headers.get(hdrs.VARY)
+    if not vary:
+        headers[hdrs.VARY] = name
+        return
+    present = [token.strip() for token in vary.split(",") if token.strip()]
     if "*" in present or name.lower() in (token.lower() for token in present):
         return
     headers[hdrs.VARY] = ", ".join([*present, name])

@@ -79,6 +79,8 @@ HTTP_OPERATIONS: Mapping[str, frozenset[OperationType]] = {
     hdrs.METH_GET: frozenset({OperationType.QUERY}),
     hdrs.METH_POST: frozenset({OperationType.QUERY, OperationType.MUTATION}),
 }
+#: the Content-Types of a JSON body, as clients write them
+PLAIN_JSON = frozenset({JSON, f"{JSON}; charset=utf-8", f"{JSON};charset=utf-8"})
 STATUS_CODES = {
     400: "BAD_REQUEST",
     405: "METHOD_NOT_ALLOWED",
@@ -338,11 +340,12 @@ class GatewayView(GraphQLView[Context, None]):
         content_type = request.request.headers.get(hdrs.CONTENT_TYPE)
         if not content_type:
             raise RequestRefused(415, f"a POST needs a Content-Type: send the request as {JSON}")
-        media_type, params = parse_content_type(content_type)
-        if media_type.lower() != JSON:
-            raise RequestRefused(415, f"a POST body must be {JSON}, not {media_type}")
-        if params.get("charset", "utf-8").lower() not in UTF8:
-            raise RequestRefused(415, f"a POST body must be UTF-8, not {params['charset']}")
+        if content_type.lower() not in PLAIN_JSON:  # what nearly every client sends needs no parsing
+            media_type, params = parse_content_type(content_type)
+            if media_type.lower() != JSON:
+                raise RequestRefused(415, f"a POST body must be {JSON}, not {media_type}")
+            if params.get("charset", "utf-8").lower() not in UTF8:
+                raise RequestRefused(415, f"a POST body must be UTF-8, not {params['charset']}")
         try:
             body = await request.get_body()
         except web.HTTPRequestEntityTooLarge as exc:
@@ -480,7 +483,7 @@ class GatewayView(GraphQLView[Context, None]):
         wait for its answer (unless one is executing already, which this request did not wait for). The
         execution runs on when this request's client goes away, for the others."""
         responses = context.services.responses
-        future = responses.begin(key) if responses.settings.share_in_flight else None
+        flight = responses.begin(key) if responses.settings.share_in_flight else None
         generation = responses.generation
 
         async def execute() -> tuple[ExecutionResult, float | None]:
@@ -490,14 +493,14 @@ class GatewayView(GraphQLView[Context, None]):
                 kept = None
                 if isinstance(result, ExecutionResult) and not result.errors and result.data is not None:
                     kept = responses.put(key, result.data, context.reads, shape, time.time(), generation)
-                    if future is not None:
+                    if flight is not None:
                         shared = Shared(self.encode_json({"data": result.data}), kept)
                 return result, kept
             finally:
-                if future is not None:
-                    responses.end(key, future, shared)
+                if flight is not None:
+                    responses.end(key, flight, shared)
 
-        if future is None:
+        if flight is None:
             return await execute()
         task = asyncio.ensure_future(execute())
         # When no one is left to read it (this request's client went away), its failure is still looked at.

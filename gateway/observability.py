@@ -107,6 +107,7 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self._response_cache_results: dict[str, Any] = {}
         #: each labelled name: when it was last seen, the caller who brought it, its (type, outcome) series
         self._operation_names: dict[str, _LabelledName] = {}
         self._names_by_caller: collections.Counter[str] = collections.Counter()
@@ -117,7 +118,11 @@ class Metrics:
         self.vendor_seconds.labels(vendor.value, method, route).observe(seconds)
 
     def response_cache(self, result: str) -> None:
-        self.response_cache_lookups.labels(result).inc()
+        # Once per answer given again, so the labelled child is looked up once per result.
+        child = self._response_cache_results.get(result)
+        if child is None:
+            child = self._response_cache_results[result] = self.response_cache_lookups.labels(result)
+        child.inc()
 
     def vendor_call_saved(self, vendor: Vendor, method: str, route: str) -> None:
         self.vendor_calls_saved.labels(vendor.value, method, route).inc()

@@ -244,6 +244,24 @@ class Shared:
     max_age: float | None
 
 
+@dataclass(slots=True)
+class InFlight:
+    """An execution in flight and the identical requests waiting for its answer, each on a future of its
+    own (a waiter that is cancelled cancels only its own)."""
+
+    waiters: list[asyncio.Future[Shared | None]] = field(default_factory=list)
+    #: when it stops holding its waiters (`coalesce_wait` after it began)
+    timer: asyncio.TimerHandle | None = None
+
+    def release(self, shared: Shared | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(shared)
+
+
 class ResponseCache:
     """This replica's answers, bounded by `max_bytes`, least recently used dropped first."""
 
@@ -262,7 +280,7 @@ class ResponseCache:
         self.misses = 0
         self.shared = 0
         #: the executions in flight, each awaited by the identical requests that came meanwhile
-        self._in_flight: dict[CacheKey, asyncio.Future[Shared | None]] = {}
+        self._in_flight: dict[CacheKey, InFlight] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -347,41 +365,45 @@ class ResponseCache:
         self._cleared = self.generation
         for key in list(self._entries):
             self._drop(key)
-        for future in self._in_flight.values():
-            if not future.done():
-                future.set_result(None)
+        flights = list(self._in_flight.values())
         self._in_flight.clear()
+        for flight in flights:
+            flight.release(None)
 
     async def share(self, key: CacheKey) -> Shared | None:
-        """The answer of the identical execution in flight, once it is made; None when none is in flight,
-        its answer is not shared, or it takes longer than `coalesce_wait` (the caller then executes its own).
-        A waiter that is cancelled (its client went away) leaves the execution to the others."""
-        future = self._in_flight.get(key)
-        if future is None:
+        """The answer of the identical execution in flight, once it is made; None when none is in flight or
+        its answer is not shared (the caller then executes its own). A waiter that is cancelled (its client
+        went away) leaves the execution to the others."""
+        flight = self._in_flight.get(key)
+        if flight is None:
             return None
-        try:
-            async with asyncio.timeout(self.settings.coalesce_wait):
-                shared = await asyncio.shield(future)
-        except TimeoutError:
-            return None
+        waiter: asyncio.Future[Shared | None] = asyncio.get_running_loop().create_future()
+        flight.waiters.append(waiter)
+        shared = await waiter
         if shared is not None:
             self.shared += 1
         return shared
 
-    def begin(self, key: CacheKey) -> asyncio.Future[Shared | None] | None:
+    def begin(self, key: CacheKey) -> InFlight | None:
         """Notes an execution of `key` in flight, whose answer `end` gives to the identical requests that
-        come meanwhile; None when one is in flight already."""
+        come meanwhile; None when one is in flight already. Past `coalesce_wait` it holds no one: its waiters
+        execute their own, and the requests that come later do not wait for it."""
         if key in self._in_flight:
             return None
-        future = self._in_flight[key] = asyncio.get_running_loop().create_future()
-        return future
+        flight = self._in_flight[key] = InFlight()
+        flight.timer = asyncio.get_running_loop().call_later(
+            self.settings.coalesce_wait, self._release, key, flight, None
+        )
+        return flight
 
-    def end(self, key: CacheKey, future: asyncio.Future[Shared | None], shared: Shared | None) -> None:
+    def end(self, key: CacheKey, flight: InFlight, shared: Shared | None) -> None:
         """The execution `begin` noted is over: its waiters get `shared` (None: they execute their own)."""
-        if self._in_flight.get(key) is future:
+        self._release(key, flight, shared)
+
+    def _release(self, key: CacheKey, flight: InFlight, shared: Shared | None) -> None:
+        if self._in_flight.get(key) is flight:
             del self._in_flight[key]
-        if not future.done():
-            future.set_result(shared)
+        flight.release(shared)
 
     def forget_event(self, event: Event) -> None:
         self.invalidate(event.source, event.native_id)

@@ -159,6 +159,9 @@ async def read_body(request: web.Request, within: float) -> web.Response | None:
     if not request.body_exists:
         return None
     try:
+        if request.content.is_eof():  # all of it came with the head: nothing to wait for
+            await request.read()
+            return None
         async with asyncio.timeout(within):
             await request.read()
     except TimeoutError:

@@ -192,7 +192,10 @@ class ResponseCacheSettings(BaseModel):
         True, description="identical queries that arrive while one executes wait for its answer, kept or not"
     )
     coalesce_wait: float = Field(
-        5.0, ge=0, description="seconds a request waits for an identical one's answer being made, before its own"
+        5.0,
+        ge=0,
+        description="seconds an execution holds the identical requests that come meanwhile; past that they "
+        "execute their own",
     )
 
 

@@ -41,8 +41,27 @@ class TraceContext:
 
 #: the id of the request being served, for every log line written while serving it and every vendor call
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-#: the trace of the request being served
-trace_context_var: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("trace_context", default=None)
+
+
+class RequestTrace:
+    """The trace of one request, read from its headers when a vendor call first needs it: most requests
+    (answers given again) call no vendor, and a new trace costs two reads of the system's random source."""
+
+    __slots__ = ("_context", "_headers")
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = headers
+        self._context: TraceContext | None = None
+
+    @property
+    def context(self) -> TraceContext:
+        if self._context is None:
+            self._context = trace_from(self._headers)
+        return self._context
+
+
+#: the trace of the request being served, shared by everything that serves it
+trace_context_var: contextvars.ContextVar[RequestTrace | None] = contextvars.ContextVar("trace_context", default=None)
 
 
 def new_trace() -> TraceContext:
@@ -69,7 +88,8 @@ def vendor_headers() -> dict[str, str]:
     """What a vendor call carries of the request it serves: its trace and its request id. A call made for
     no request (the refresher, the reconciler) starts a trace of its own. With OpenTelemetry on, the
     aiohttp instrumentation replaces `traceparent` with the vendor call's own span."""
-    context = trace_context_var.get() or new_trace()
+    request_trace = trace_context_var.get()
+    context = request_trace.context if request_trace is not None else new_trace()
     headers = {TRACEPARENT: context.traceparent}
     if context.tracestate:
         headers[TRACESTATE] = context.tracestate
@@ -84,7 +104,7 @@ def trace_middleware(otel_enabled: bool) -> Callable[..., Awaitable[web.StreamRe
 
     @web.middleware
     async def trace(request: web.Request, handler: Handler) -> web.StreamResponse:
-        trace_context_var.set(trace_from(request.headers))
+        trace_context_var.set(RequestTrace(request.headers))
         if not otel_enabled:
             return await handler(request)
         from opentelemetry import propagate, trace  # the otel extra; checked at start by `check_tracing`

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import orjson
 
 from gateway.ids import encode_global_id
 from gateway.model import Source
-from gateway.settings import DocumentMode, DocumentSettings, LimitSettings, Role, Settings
+from gateway.response_cache import Template, document_shape
+from gateway.settings import DocumentMode, DocumentSettings, LimitSettings, ResponseCacheSettings, Role, Settings
 from tests.conftest import Sim
 from tests.gateway_harness import Gateway, auth_header, token_for
 from tests.test_observability import scrape, total
@@ -186,3 +188,46 @@ async def test_a_kept_answer_is_not_given_to_a_caller_who_may_not_run_its_docume
             assert body["errors"][0]["extensions"]["code"] == "DOCUMENT_NOT_TRUSTED"
         # Each role has answers of its own: the admin's kept answer is no other role's.
         assert gw.services.responses.key(PAGE, {}, None, "admin") != gw.services.responses.key(PAGE, {}, None, "viewer")
+
+
+async def test_an_execution_holds_its_waiters_no_longer_than_the_coalesce_wait(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 2)
+    one = stream_id(ids)
+    async with make_gateway(response_cache=ResponseCacheSettings(coalesce_wait=0.1), **cold(settings_for)) as gw:
+        await sim.control("POST", "faults", {"streamloop": {"latency_ms": 500}})
+        await reset_counts(sim)
+        ran = await executions(gw)
+        first = asyncio.ensure_future(ask(gw, ONE, {"id": one}))
+        await asyncio.sleep(0.05)
+        answers = await asyncio.gather(*(ask(gw, ONE, {"id": one}) for _ in range(3)), first)
+        # The three waited 0.1 s at most, then executed their own (their vendor read shared the one in flight).
+        assert [status for _, status, _ in answers] == ["MISS"] * 4
+        assert all(body["data"]["liveEvent"]["id"] == one for _, _, body in answers)
+        assert await executions(gw) == ran + 4
+        assert await sim.vendor_requests() == 1
+
+
+def test_a_kept_answer_is_its_body_with_every_age_written_anew() -> None:
+    query = "{ nodes(ids: [1, 2]) { id ... on LoopCall { title freshness { ageSeconds servedFrom } } } }"
+    shape = document_shape(query, None)
+    assert shape.cacheable and shape.age_keys == {"ageSeconds"} and shape.served_keys == {"servedFrom"}
+    made = {
+        "nodes": [
+            {"id": "a", "title": "ageSeconds servedFrom", "freshness": {"ageSeconds": 1.25, "servedFrom": "VENDOR"}},
+            None,
+            {"id": "b", "title": "\u0000", "freshness": {"ageSeconds": 0.000001, "servedFrom": "CACHE"}},
+        ]
+    }
+    template = Template.of(made, shape)
+    assert template is not None and len(template.ages) == 2
+    again = orjson.loads(template.body(2.0000004))
+    assert again["data"]["nodes"][0]["freshness"] == {"ageSeconds": 3.25, "servedFrom": "CACHE"}
+    assert again["data"]["nodes"][2]["freshness"] == {"ageSeconds": 2.000001, "servedFrom": "CACHE"}
+    assert again["data"]["nodes"][0]["title"] == "ageSeconds servedFrom" and again["data"]["nodes"][1] is None
+    assert made["nodes"][0]["freshness"]["servedFrom"] == "VENDOR"  # the answer itself is left as it was
+    # Nothing to write anew: the body as it was encoded.
+    plain = document_shape("{ liveEvent(id: 1) { id title } }", None)
+    kept = Template.of({"liveEvent": {"id": "a", "title": "t"}}, plain)
+    assert kept is not None and kept.body(5.0) == b'{"data":{"liveEvent":{"id":"a","title":"t"}}}'
