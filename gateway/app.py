@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import re
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -68,7 +68,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     # The caller's id is kept when it is a plain token: it goes into logs and to every vendor call.
     request_id = request.headers.get("X-Request-Id", "")
     if not REQUEST_ID_SHAPE.fullmatch(request_id):
-        request_id = uuid.uuid4().hex
+        request_id = secrets.token_hex(16)  # as random as a uuid4, without making one
     request[REQUEST_ID] = request_id
     request_id_var.set(request_id)
     return await handler(request)

@@ -18,7 +18,7 @@ from gateway.jwks import JwksKeys
 from gateway.settings import MIN_JWT_SECRET_BYTES, AuthSettings, ConfigurationError, Role
 
 API_KEY_HEADER = "X-API-Key"
-#: verified bearer tokens remembered (oldest forgotten first)
+#: verified bearer tokens, and API keys, remembered (oldest forgotten first)
 VERIFIED_TOKENS = 10_000
 
 
@@ -70,6 +70,7 @@ class Authenticator:
             on_change=self._forget_verified,
         )
         self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified_keys: dict[str, Principal] = {}
         self.configure(settings)
 
     def configure(self, settings: AuthSettings) -> None:
@@ -95,6 +96,7 @@ class Authenticator:
 
     def _forget_verified(self) -> None:
         self._verified.clear()
+        self._verified_keys.clear()
 
     @property
     def enabled(self) -> bool:
@@ -133,10 +135,19 @@ class Authenticator:
         return self.authenticate(authorization, api_key)
 
     def _from_api_key(self, key: str) -> Principal:
+        # A client sends its key with every request: a key found once is remembered (until the settings
+        # change), as a verified token is. An unknown key is looked for every time.
+        known = self._verified_keys.get(key)
+        if known is not None:
+            return known
         digest = hash_api_key(key)
-        for known, entry in self._api_keys.items():
-            if hmac.compare_digest(known, digest):
-                return Principal(name=f"key:{entry.name}", role=entry.role)
+        for stored, entry in self._api_keys.items():
+            if hmac.compare_digest(stored, digest):
+                principal = Principal(name=f"key:{entry.name}", role=entry.role)
+                if len(self._verified_keys) >= VERIFIED_TOKENS:
+                    self._verified_keys.pop(next(iter(self._verified_keys)))
+                self._verified_keys[key] = principal
+                return principal
         raise Unauthenticated("unknown API key")
 
     def _from_jwt(self, token: str) -> Principal:
