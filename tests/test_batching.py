@@ -172,3 +172,43 @@ async def test_the_write_backs_of_concurrent_answers_land_in_one_bulk_write(
         # One read of what the events were, for the change feed, and one bulk write: for six answers.
         assert listener.commands["update"] == 1
         assert listener.commands["find"] == reads + 1
+
+
+async def test_a_write_back_over_what_this_replica_wrote_last_swaps_without_reading_it_first(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 3)
+    vendors = settings_for()
+    cold = {name: getattr(vendors, name).model_copy(update={"fresh_for": 0}) for name in VENDOR_SETTINGS}
+    global_ids = [encode_global_id(source, ids[source][0]) for source in Source]
+    database = f"test_known_{uuid.uuid4().hex[:8]}"
+    listener = CommandCounter(database, "events")
+    monitoring.register(listener)
+    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, **cold) as gw:
+        listener.commands.clear()
+        first = await gw.query(FOUR, {"ids": global_ids})
+        await gw.services.store.events.settled()
+        # The cache read, the read of what the events were (for the swap and the change feed), one bulk write.
+        assert listener.commands == {"find": 2, "update": 1}
+        listener.commands.clear()
+        again = await gw.query(FOUR, {"ids": global_ids})
+        await gw.services.store.events.settled()
+        assert again == first
+        # This replica swapped them last: the write-back swaps over that, without reading them again.
+        assert listener.commands == {"find": 1, "update": 1}
+        assert await sim.vendor_requests() >= 8
+
+        # Another writer moves one on meanwhile: the swap over the remembered revision is beaten, and that
+        # event is read and swapped again; what the other writer stored is not lost under an older answer.
+        key = (Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
+        collection = gw.services.store.events._events
+        await collection.update_one({"_id": f"{key[0].value}:{key[1]}"}, {"$inc": {"rev": 1}})
+        before = await collection.find_one({"_id": f"{key[0].value}:{key[1]}"}, {"rev": True})
+        assert before is not None
+        listener.commands.clear()
+        assert await gw.query(FOUR, {"ids": global_ids}) == first
+        await gw.services.store.events.settled()
+        # the cache read and a bulk write; then a read of the beaten one and its swap again
+        assert listener.commands == {"find": 2, "update": 2}
+        after = await collection.find_one({"_id": f"{key[0].value}:{key[1]}"}, {"rev": True})
+        assert after is not None and after["rev"] == before["rev"] + 1

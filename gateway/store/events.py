@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,8 @@ _GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", "digest", 
 #: rounds of read-and-swap a write makes while other writers keep landing first (each round one of them
 #: lands, so this is only reached under a storm of writes to one event; the newest keeps winning anyway)
 _MAX_SWAPS = 8
+#: events whose stored state (`_GUARD_PROJECTION`) this process keeps from its own last swap of them
+_KNOWN_STATES = 10_000
 _READ_PROJECTION = {"raw": False, "title_lc": False, "sort_id": False, "has_recording": False, "start_us": False}
 
 # Escaped one by one rather than with `re.escape`, whose escapes of other characters (a space, say)
@@ -367,6 +370,10 @@ class EventStore:
         #: told of each event this process is about to write, as the write is queued or begun (what this
         #: replica keeps made from the event is not to be given again)
         self.on_write: Callable[[Event], None] | None = None
+        #: what each event this process swapped last was left as (revision, answer time, digest, watched
+        #: fields), by `_id`: the next write of it swaps over that without reading it first. Should another
+        #: writer have moved it on meanwhile, the swap's revision no longer matches, and it is read again.
+        self._known: OrderedDict[str, Document] = OrderedDict()
 
     def put_many_later(self, events: Sequence[Event], fetched_at: datetime) -> None:
         """`put_many`, without making the caller wait: the answer that read these events from the vendor
@@ -508,9 +515,14 @@ class EventStore:
                 self.on_write(write.event)
         landed = 0
         pending = writes
-        for _ in range(_MAX_SWAPS):
-            ids = sorted({write.id for write in pending})
-            stored = {doc["_id"]: doc async for doc in self._events.find({"_id": {"$in": ids}}, _GUARD_PROJECTION)}
+        for round in range(_MAX_SWAPS):
+            # The first round swaps over what this process left each event as, where it knows; a swap that
+            # was beaten is read again.
+            stored = {write.id: known for write in pending if round == 0 and (known := self._known.get(write.id))}
+            ids = sorted({write.id for write in pending} - stored.keys())
+            if ids:
+                async for doc in self._events.find({"_id": {"$in": ids}}, _GUARD_PROJECTION):
+                    stored[doc["_id"]] = doc
             attempts: list[tuple[_Write, Document, Document | None]] = []
             for write in pending:
                 before = stored.get(write.id)
@@ -528,11 +540,19 @@ class EventStore:
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
                 if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                    self._forget_known(attempts)
                     raise
                 beaten = {int(error["index"]) for error in errors}
+            except BaseException:
+                # Whether they landed is unknown (a lost reply): read them before swapping again.
+                self._forget_known(attempts)
+                raise
             finally:
                 self.memo.invalidate()
             swapped = [attempt for index, attempt in enumerate(attempts) if index not in beaten]
+            self._forget_known(attempts[index] for index in beaten)
+            for write, fields, before in swapped:
+                self._remember_known(write.id, fields, _revision_after(before))
             landed += len(swapped)
             if self._feed is not None:
                 changed, quiet = [], []
@@ -548,6 +568,17 @@ class EventStore:
         else:
             log.warning("%d event writes kept losing to other writers and were dropped", len(pending))
         return landed
+
+    def _remember_known(self, _id: str, fields: Document, rev: int) -> None:
+        """The stored state of `_id` once `fields` were swapped in at revision `rev`."""
+        self._known.pop(_id, None)
+        if len(self._known) >= _KNOWN_STATES:
+            self._known.popitem(last=False)
+        self._known[_id] = {name: fields.get(name) for name in _GUARD_PROJECTION} | {"_id": _id, "rev": rev}
+
+    def _forget_known(self, attempts: Iterable[tuple[_Write, Document, Document | None]]) -> None:
+        for write, _, _ in attempts:
+            self._known.pop(write.id, None)
 
     async def mark_missing(self, source: Source, seen_ids: Iterable[str], listed_at: datetime) -> int:
         """Cancel the events of `source` that a complete vendor listing, begun at `listed_at`, left out.
