@@ -60,6 +60,9 @@ INDEX_GRACE = timedelta(seconds=1)
 _UNKNOWN = object()
 #: how many times a lookup after an interrupted create looks again when another operation claimed its find
 LOOKUPS = 3
+#: how long a target's outcome waits for the outcomes of targets still out to land, so that outcomes landing
+#: close together go in one journal write (the last outcome never waits: no target is out then)
+COALESCE_SECONDS = 0.003
 
 
 @dataclass(slots=True)
@@ -430,10 +433,11 @@ class OperationRunner:
 
 class _OutcomeWriter:
     """Journals a run's outcomes as they land, one write at a time: an outcome that lands while a write is
-    under way goes in the next, with every other that landed meanwhile. Before each write, the objects its
-    outcomes made that are to be claimed are, in one insert; the write that carries the last outcome also
-    marks the operation done. Targets that answer together cost one claim and one swap, and the answer waits for
-    no more than the write under way when its slowest target answered and the one that carries it."""
+    under way goes in the next, with every other that landed meanwhile, and a write waits a moment
+    (`COALESCE_SECONDS`) for the targets still out. Before each write, the objects to claim that its
+    outcomes made are claimed, in one insert; the write that carries the last outcome also marks the
+    operation done. Targets that answer together cost one claim and one swap, and the answer waits for no
+    more than the write under way when its slowest target answered and the one that carries it."""
 
     def __init__(self, runner: OperationRunner, operation: Operation, expected: int) -> None:
         self.runner = runner
@@ -443,6 +447,8 @@ class _OutcomeWriter:
         self._waiting: list[tuple[TargetRecord, Event | None]] = []
         self._written: set[Source] = set()
         self._lock = asyncio.Lock()
+        #: set as each outcome lands, for a write waiting for company
+        self._arrival = asyncio.Event()
         #: the runner no longer runs the operation (a write found another runner)
         self.lost_lease = False
         #: the first write that failed: the outcomes it carried are not journaled
@@ -452,9 +458,11 @@ class _OutcomeWriter:
         """Journal `record`'s outcome (claiming `made` first, an object its create made); returns once the
         write that carries it is done, or failed (see `error`)."""
         self._waiting.append((record, made))
+        self._arrival.set()
         async with self._lock:
             if record.source in self._written:
                 return  # a write begun while this one waited carried it
+            await self._company()
             batch, self._waiting = self._waiting, []
             self._written.update(landed.source for landed, _ in batch)
             self._landed += len(batch)
@@ -473,6 +481,21 @@ class _OutcomeWriter:
                 self.lost_lease = True
             elif last:
                 self.operation.state = OperationState.DONE
+
+    async def _company(self) -> None:
+        """Wait up to `COALESCE_SECONDS` for the outcomes of the targets still out; at once when none is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + COALESCE_SECONDS
+        while self._landed + len(self._waiting) < self.expected:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrival.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._arrival.wait()
+            except TimeoutError:
+                return
 
     async def _claim(self, made: list[tuple[TargetRecord, Event]]) -> None:
         """Claim the objects the creates made for their targets; a target whose object another operation
