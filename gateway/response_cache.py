@@ -18,8 +18,9 @@ Identical requests share an execution in flight: a request that arrives while an
 waits for that execution's answer (`coalesce_wait` at most) instead of executing again, whether or not the
 answer can be kept afterwards. That is the promise the vendors' in-flight reads already make (an answer
 from a read in flight when the request came), so a herd on one event is one execution, even when
-nothing may be kept (`FRESH_FOR=0`). Only answers without errors are shared; a waiter of an answer that
-had errors, or that was not made (the execution failed, the cache was emptied meanwhile), executes its own.
+nothing may be kept (`FRESH_FOR=0`). Only answers without errors that read no stale copy are shared (either may
+be the executing caller's own); a waiter of another answer, or of one that was not made (the execution
+failed, the cache was emptied meanwhile), executes its own.
 
 An entry is kept as the response body it is sent as, with the places of its `ageSeconds` values noted:
 giving it again writes the ages anew into the bytes, and decodes and encodes nothing.

@@ -113,6 +113,30 @@ async def test_an_answer_with_errors_is_not_shared_each_waiter_executes_its_own(
         assert await shared_answers(gw) == 0
 
 
+async def test_an_answer_that_read_a_stale_copy_is_not_shared(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 2)
+    one = stream_id(ids)
+    async with make_gateway(**cold(settings_for)) as gw:
+        await ask(gw, ONE, {"id": one})  # a copy in MongoDB, for when the vendor fails
+        await gw.services.store.events.settled()
+        await sim.control("POST", "faults", {"streamloop": {"latency_ms": 300, "error_burst": 1, "error_status": 503}})
+        await reset_counts(sim)
+        ran = await executions(gw)
+        first = asyncio.ensure_future(ask(gw, ONE, {"id": one}))
+        await asyncio.sleep(0.1)
+        answers = await asyncio.gather(*(ask(gw, ONE, {"id": one}) for _ in range(4)))
+        _, first_status, first_body = await first
+        # The vendor failed the first: it answered the stale copy, without an error, and kept it to itself.
+        assert first_status == "MISS" and "errors" not in first_body
+        assert first_body["data"]["liveEvent"]["freshness"]["stale"] is True
+        assert [status for _, status, _ in answers] == ["MISS"] * 4
+        assert {body["data"]["liveEvent"]["freshness"]["stale"] for _, _, body in answers} == {False}
+        assert await executions(gw) == ran + 5
+        assert await sim.vendor_requests() == 2
+
+
 async def test_a_client_that_goes_away_cancels_nothing_for_the_others(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
