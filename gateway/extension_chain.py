@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from strawberry.extensions import SchemaExtension
@@ -20,21 +21,34 @@ from strawberry.types import ExecutionContext
 _Started = Generator[Any, None, None] | AsyncGenerator[Any, None]
 
 _HOOKS = ("on_operation", "on_parse", "on_validate", "on_stream_result")
-#: the hooks each extension class defines itself (Strawberry's defaults do nothing), by class
-_defined: dict[type[SchemaExtension], frozenset[str]] = {}
 
 
-def _hooks_of(cls: type[SchemaExtension]) -> frozenset[str]:
-    hooks = _defined.get(cls)
-    if hooks is None:
-        hooks = _defined[cls] = frozenset(
-            name for name in _HOOKS if getattr(cls, name) is not getattr(SchemaExtension, name)
-        )
+@dataclass(frozen=True, slots=True)
+class _Defined:
+    """What an extension class defines itself (Strawberry's defaults do nothing), looked at once per class."""
+
+    #: each hook it defines, and whether it is a generator (sync or async) rather than a plain function
+    hooks: dict[str, bool]
+    results: bool
+
+
+_defined: dict[type[SchemaExtension], _Defined] = {}
+
+
+def _defined_by(cls: type[SchemaExtension]) -> _Defined:
+    defined = _defined.get(cls)
+    if defined is None:
         # Hooks the chain does not run (none of the chained extensions has them): an extension with one runs
         # on its own, beside the chain.
         if cls._implements_resolve() or cls.on_execute is not SchemaExtension.on_execute:
             raise TypeError(f"{cls.__name__} hooks execution or resolves fields: it cannot run in the chain")
-    return hooks
+        hooks = {
+            name: inspect.isgeneratorfunction(hook) or inspect.isasyncgenfunction(hook)
+            for name in _HOOKS
+            if (hook := getattr(cls, name)) is not getattr(SchemaExtension, name)
+        }
+        defined = _defined[cls] = _Defined(hooks, cls.get_results is not SchemaExtension.get_results)
+    return defined
 
 
 class ExtensionChain(SchemaExtension):
@@ -53,18 +67,25 @@ class ExtensionChain(SchemaExtension):
         for extension in self.chain:
             extension.execution_context = context
 
-    def _with(self, hook: str) -> list[SchemaExtension]:
-        return [extension for extension in self.chain if hook in _hooks_of(type(extension))]
+    def _started(self, hook: str, *args: Any) -> list[_Started]:
+        """The hooks named `hook` of the chained extensions that have one, started, in order."""
+        started = []
+        for extension in self.chain:
+            generator = _defined_by(type(extension)).hooks.get(hook)
+            if generator is not None:
+                function = getattr(extension, hook)
+                started.append(function(*args) if generator else _before(function, *args))
+        return started
 
     def on_operation(self) -> Iterator[None]:
-        yield from _run_sync([_start(extension.on_operation) for extension in self._with("on_operation")])
+        yield from _run_sync(self._started("on_operation"))
 
     def on_parse(self) -> Iterator[None]:
-        yield from _run_sync([_start(extension.on_parse) for extension in self._with("on_parse")])
+        yield from _run_sync(self._started("on_parse"))
 
     async def on_validate(self) -> AsyncIterator[None]:  # type: ignore[override]
         # An async generator, since one of the hooks may be (Strawberry runs validation inside `async with`).
-        entered = await _enter_async([_start(extension.on_validate) for extension in self._with("on_validate")])
+        entered = await _enter_async(self._started("on_validate"))
         try:
             yield
         except BaseException as error:
@@ -73,22 +94,20 @@ class ExtensionChain(SchemaExtension):
             await _leave_async(entered, None)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
-        hooks = [_start(extension.on_stream_result, result) for extension in self._with("on_stream_result")]
-        yield from _run_sync(hooks)
+        yield from _run_sync(self._started("on_stream_result", result))
 
     async def get_results(self) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for extension in self.chain:
+            if not _defined_by(type(extension)).results:
+                continue
             found = extension.get_results()
             results.update(await found if inspect.isawaitable(found) else found)
         return results
 
 
-def _start(hook: Callable[..., Any], *args: Any) -> _Started:
-    """The hook as a generator, whatever its kind (a plain or async function runs before the step)."""
-    if inspect.isgeneratorfunction(hook) or inspect.isasyncgenfunction(hook):
-        started: _Started = hook(*args)
-        return started
+def _before(hook: Callable[..., Any], *args: Any) -> _Started:
+    """A hook that is a plain or async function, as a generator: it runs before the step."""
     if inspect.iscoroutinefunction(hook):
         return _async_before(hook, *args)
     return _sync_before(hook, *args)

@@ -108,7 +108,7 @@ def test_an_extension_that_hooks_execution_is_refused_rather_than_skipped() -> N
             yield
 
     with pytest.raises(TypeError, match="Timing"):
-        list(ExtensionChain([Timing])._with("on_operation"))
+        ExtensionChain([Timing])._started("on_operation")
 
 
 async def test_results_of_every_chained_extension_are_merged() -> None:
