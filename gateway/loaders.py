@@ -138,6 +138,10 @@ class EventLoader(DataLoader):  # type: ignore[misc]
             return {}
 
     async def _ask(self, misses: dict[Source, list[str]]) -> list[list[Event | VendorError | None]]:
+        if len(misses) == 1:
+            # One source asked: awaited in place, without a task of its own.
+            ((source, ids),) = misses.items()
+            return [await self.adapters[source].fetch_many(ids)]
         return list(await asyncio.gather(*(self.adapters[s].fetch_many(ids) for s, ids in misses.items())))
 
     def _take_answers(

@@ -493,6 +493,14 @@ class SourceAdapter(ABC):
         The default asks for each concurrently (the client bounds how many are in flight); a source whose
         list endpoint serves a whole batch in one call overrides this.
         """
+        if len(native_ids) == 1:
+            # Awaited in place: a task and a gathering future for one call cost more than the call's own work.
+            try:
+                return [await self.fetch(native_ids[0])]
+            except VendorNotFound:
+                return [None]
+            except VendorError as error:
+                return [error]
         results = await asyncio.gather(*(self.fetch(i) for i in native_ids), return_exceptions=True)
         out: list[Event | VendorError | None] = []
         for result in results:
