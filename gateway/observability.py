@@ -108,14 +108,26 @@ class Metrics:
             registry=self.registry,
         )
         self._response_cache_results: dict[str, Any] = {}
+        #: the labelled children of the per-call series, by their labels
+        self._labelled: dict[tuple[Any, ...], Any] = {}
         #: each labelled name: when it was last seen, the caller who brought it, its (type, outcome) series
         self._operation_names: dict[str, _LabelledName] = {}
         self._names_by_caller: collections.Counter[str] = collections.Counter()
         self._clock = time.monotonic
 
     def vendor_call(self, vendor: Vendor, method: str, route: str, status: str, seconds: float) -> None:
-        self.vendor_calls.labels(vendor.value, method, route, status).inc()
-        self.vendor_seconds.labels(vendor.value, method, route).observe(seconds)
+        # Several times per request: each labelled child is looked up once (the routes are templates, so
+        # the labels are a small set).
+        counted = self._labelled.get((vendor, method, route, status))
+        if counted is None:
+            counted = self._labelled[(vendor, method, route, status)] = self.vendor_calls.labels(
+                vendor.value, method, route, status
+            )
+        timed = self._labelled.get((vendor, method, route))
+        if timed is None:
+            timed = self._labelled[(vendor, method, route)] = self.vendor_seconds.labels(vendor.value, method, route)
+        counted.inc()
+        timed.observe(seconds)
 
     def response_cache(self, result: str) -> None:
         # Once per answer given again, so the labelled child is looked up once per result.
@@ -129,7 +141,10 @@ class Metrics:
 
     def cache(self, source: Source, result: str, count: int) -> None:
         if count:
-            self.cache_lookups.labels(source.value, result).inc(count)
+            child = self._labelled.get((source, result))
+            if child is None:
+                child = self._labelled[(source, result)] = self.cache_lookups.labels(source.value, result)
+            child.inc(count)
 
     def graphql(
         self, operation_name: str | None, operation_type: str, outcome: str, seconds: float, caller: str = ""
