@@ -557,9 +557,11 @@ class EventStore:
             if self._feed is not None:
                 changed, quiet = [], []
                 for write, fields, before in swapped:
+                    if before is not None and before.get("digest") == fields["digest"]:
+                        continue  # it says what it said: the watched fields are among what the digest covers
                     if before is None or watched_state(before) != watched_state(fields):
                         changed.append((write.event, _revision_after(before)))
-                    elif before.get("digest") != fields["digest"]:
+                    else:
                         quiet.append((write.event, _revision_after(before)))
                 await self._feed.publish(changed, quiet=quiet)
             pending = [attempts[index][0] for index in sorted(beaten)]
