@@ -352,9 +352,10 @@ async def test_a_sick_vendor_is_cut_off_then_probed_back(
     reads = len(failing)
     settings = sick_settings(settings_for, vendor)
     failures_to_open = settings[SIM_VENDOR[vendor]].breaker_failures
-    # Without the response cache, whose waiting for an identical query's answer would make the concurrent
-    # queries below one after another: here they are to meet the breaker at once.
-    async with make_gateway(**settings, response_cache=ResponseCacheSettings(enabled=False)) as gw:
+    # Without the response cache and in-flight sharing, whose waiting for an identical query's answer would
+    # make the concurrent queries below one after another: here they are to meet the breaker at once.
+    no_sharing = ResponseCacheSettings(enabled=False, share_in_flight=False)
+    async with make_gateway(**settings, response_cache=no_sharing) as gw:
         world = World(sim, gw, seeded)
         await sim.control("POST", "faults", {SIM_VENDOR[vendor]: fault})
 
