@@ -1,8 +1,8 @@
 """Mutations that create vendor objects: fan-out, idempotency, the journal, retries and reconciliation.
 
 The order of a create is what makes it safe: validate every target (no vendor is called for a bad one),
-bind the caller's idempotency key, write the journal entry, and only then call the vendors, recording
-each outcome as it lands. A runner holds its operation under a lease that outlasts any vendor call it
+bind the caller's idempotency key and write the journal entry (both at once), and only then call the
+vendors, recording each outcome as it lands. A runner holds its operation under a lease that outlasts any vendor call it
 can make; an operation still running when its lease ran out was abandoned by a crash, and the
 reconciler takes it over.
 """
@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +37,7 @@ from gateway.errors import (
 from gateway.model import Event, Source, utcnow
 from gateway.settings import Settings
 from gateway.store import Store
+from gateway.store.idempotency import record_id
 from gateway.store.journal import (
     Operation,
     OperationNotStarted,
@@ -157,39 +158,58 @@ class OperationRunner:
         # Refused before any vendor call while MongoDB does not answer: the journal must hold the
         # operation first. (One that fails on the way fails on the key or the journal entry, also first.)
         self.store.health.check()
-        if idempotency_key:
-            held = await self.store.idempotency.claim(caller, idempotency_key, request.fingerprint(), operation_id)
-            if held is not None:
-                if held.request_hash != request.fingerprint():
+        key = (record_id(caller, idempotency_key), request.fingerprint()) if idempotency_key else None
+        begin = self.store.journal.begin(
+            operation_id,
+            kind="create",
+            caller=caller,
+            runner=new_runner(),
+            input=request.to_doc(),
+            targets=[TargetRecord(source, TargetState.PENDING, request=body) for source, body in bodies.items()],
+            lease=lease,
+            key=key,
+        )
+        if idempotency_key and key is not None:
+            # The key's claim and the journal entry are written at once, one round trip rather than two.
+            # No vendor is called until both landed; an entry whose key another operation holds is
+            # discarded, and one found abandoned runs only once its key is known to be its own
+            # (`_holds_its_key`), so that one key still makes one operation.
+            claimed, begun = await asyncio.gather(
+                self.store.idempotency.claim_record(key[0], key[1], operation_id), begin, return_exceptions=True
+            )
+            if isinstance(claimed, BaseException):
+                if isinstance(begun, Operation):
+                    # The entry is written, and whether its key is bound to it is not known: a retry with
+                    # the key (or the reconciler) finds out before anything runs.
+                    raise OperationOutcomeUnknown(operation_id) from claimed
+                raise claimed
+            if claimed is not None:
+                if isinstance(begun, Operation):
+                    await self._discard(begun)
+                if claimed.request_hash != key[1]:
                     raise BadUserInput(
                         "idempotencyKey: this key was first used with a different input",
                         field="idempotencyKey",
                         reason="IDEMPOTENCY_KEY_REUSED",
                     )
-                operation = await self.wait_until_done(held.operation_id, lease, caller, idempotency_key)
+                operation = await self.wait_until_done(claimed.operation_id, lease, caller, idempotency_key)
                 return OperationOutcome(operation, replayed=True)
-        runner = new_runner()
-        try:
-            operation = await self.store.journal.begin(
-                operation_id,
-                kind="create",
-                caller=caller,
-                runner=runner,
-                input=request.to_doc(),
-                targets=[TargetRecord(source, TargetState.PENDING, request=body) for source, body in bodies.items()],
-                lease=lease,
-            )
-        except OperationNotStarted:
+        else:
+            begun = await _result_of(begin)
+        if isinstance(begun, OperationNotStarted):
             # Known never to exist, so no vendor was called: the key must not stay bound to it.
             if idempotency_key:
                 await self.store.idempotency.release(caller, idempotency_key, operation_id)
             raise OperationIncomplete(f"the operation did not start ({operation_id}); send it again") from None
-        except OperationOutcomeUnknown:
+        if isinstance(begun, OperationOutcomeUnknown):
             if idempotency_key:
-                raise
+                raise begun
             raise OperationOutcomeUnknown(operation_id, keyed=False) from None
-        # Any other failure leaves the entry's existence unknown: the key stays bound to it, so that a retry
-        # with the key finds the operation (which the reconciler then runs) rather than starting another.
+        if isinstance(begun, BaseException):
+            # The entry's existence is unknown: the key stays bound to it, so that a retry with the key
+            # finds the operation (which the reconciler then runs) rather than starting another.
+            raise begun
+        operation = begun
         created: dict[Source, Event] = {}
         plan = dict.fromkeys(bodies, False)  # nothing was sent yet: nothing to look for
         return OperationOutcome(await self._run(operation, plan, created=created), created=created)
@@ -208,6 +228,8 @@ class OperationRunner:
                 field="operationId",
                 reason="OPERATION_RUNNING",
             )
+        if abandoned and not await self._holds_its_key(seen):
+            raise NotFound(f"operationId: no operation {operation_id}")
         plan = {
             source: _outcome_unknown(target)
             for source, target in seen.targets.items()
@@ -300,8 +322,10 @@ class OperationRunner:
         runner = new_runner()
         if not await self.store.journal.take_over(seen, runner, self.lease_for(pending, calls_per_target=3)):
             return None
-        log.info("taking over operation %s: targets %s", seen.id, [s.value for s in pending])
         operation = await self._reread(seen.id)
+        if not await self._holds_its_key(operation):
+            return None
+        log.info("taking over operation %s: targets %s", seen.id, [s.value for s in pending])
         plan = {s: True for s, t in operation.targets.items() if t.state is TargetState.PENDING}
         return await self._run(operation, plan)
 
@@ -329,6 +353,28 @@ class OperationRunner:
                     f"the request first made with this key did not start ({operation_id}); send it again"
                 )
             await asyncio.sleep(POLL_INTERVAL)
+
+    async def _holds_its_key(self, operation: Operation) -> bool:
+        """Whether an operation found abandoned may run. One whose entry was written beside its key's claim
+        runs only with the key bound to it: bound here when that claim never landed, so that a retry with
+        the key finds it; one whose key another operation holds never ran, and is discarded."""
+        if operation.key_record is None or operation.state is not OperationState.RUNNING:
+            return True
+        held = await self.store.idempotency.claim_record(
+            operation.key_record, operation.request_hash or "", operation.id
+        )
+        if held is None:
+            return True
+        log.info("operation %s never ran: its idempotency key is %s's; discarded", operation.id, held.operation_id)
+        await self._discard(operation)
+        return False
+
+    async def _discard(self, operation: Operation) -> None:
+        """Delete an entry that must never run; one left behind is discarded when it is found abandoned."""
+        try:
+            await self.store.journal.discard(operation)
+        except PyMongoError as error:
+            log.warning("operation %s, which must never run, could not be discarded yet: %s", operation.id, error)
 
     async def _reread(self, operation_id: str) -> Operation:
         operation = await self.store.journal.get(operation_id)
@@ -524,6 +570,13 @@ class _OutcomeWriter:
                         "is claimed by another operation",
                     )
                 )
+
+
+async def _result_of(write: Awaitable[Operation]) -> Operation | Exception:
+    try:
+        return await write
+    except Exception as error:
+        return error
 
 
 def _outcome_unknown(target: TargetRecord) -> bool:

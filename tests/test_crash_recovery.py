@@ -17,6 +17,7 @@ import aiohttp
 from gateway.model import Source, utcnow
 from gateway.operations import CreateRequest
 from gateway.settings import Role
+from gateway.store.idempotency import record_id
 from gateway.store.journal import TargetRecord, TargetState
 from gateway.vendors.base import CreateSpec
 from tests.conftest import SIM_TOKEN, Sim
@@ -135,8 +136,11 @@ async def test_sigkill_mid_fan_out_then_restart(sim: Sim, mongo_uri: str, mongo_
     assert await vendor_objects_titled(sim, "Crash show") == {"streamloop": 1, "livepush": 1, "loop_session": 1}
 
 
-async def abandon(gateway: Gateway, sources: list[Source], operation_id: str) -> None:
-    """Journal a create whose runner died before any outcome landed (its lease already over)."""
+async def abandon(
+    gateway: Gateway, sources: list[Source], operation_id: str, key: tuple[str, str] | None = None
+) -> None:
+    """Journal a create whose runner died before any outcome landed (its lease already over); with `key`,
+    one whose entry was written beside the claim of that idempotency record and request fingerprint."""
     request = create_input(title="Half made")
     services = gateway.services
     targets = []
@@ -162,6 +166,7 @@ async def abandon(gateway: Gateway, sources: list[Source], operation_id: str) ->
         input=request,
         targets=targets,
         lease=timedelta(seconds=-5),
+        key=key,
     )
 
 
@@ -322,4 +327,40 @@ async def test_an_entry_that_cannot_be_read_holds_up_no_other_takeover(sim: Sim,
 
     done = await journal.get("op_1_abandoned")
     assert done is not None and done.state.value == "DONE"
+    assert await vendor_objects_titled(sim, "Half made") == {"streamloop": 0, "livepush": 1, "loop_session": 0}
+
+
+async def test_an_abandoned_entry_whose_key_another_operation_holds_never_runs(sim: Sim, gateway: Gateway) -> None:
+    """A create's entry is written beside its key's claim; the claim lost to another request with the key,
+    and the runner died before discarding the entry: taking it over discards it, and calls no vendor."""
+    services = gateway.services
+    record = record_id("sub:tester", "taken-key")
+    assert await services.store.idempotency.claim_record(record, "fingerprint", "op_the_keys_own") is None
+    await abandon(
+        gateway, [Source.LIVEPUSH_STREAM, Source.STREAMLOOP_STREAM], "op_lost_its_key", (record, "fingerprint")
+    )
+    await sim.control("POST", "reset", {"stats_only": True})
+
+    assert await services.operations.reconcile() == 0
+
+    assert await services.store.journal.get("op_lost_its_key") is None
+    assert await services.store.journal.collection.count_documents({"_id": "op_lost_its_key"}) == 0
+    assert await sim.vendor_requests() == 0
+    assert await vendor_objects_titled(sim, "Half made") == {"streamloop": 0, "livepush": 0, "loop_session": 0}
+
+
+async def test_an_abandoned_entry_whose_key_claim_never_landed_binds_it_and_runs(sim: Sim, gateway: Gateway) -> None:
+    """The entry landed and its key's claim did not, and the runner died: taking it over binds the key to
+    it first, so the client's retry with the key replays it rather than starting another create."""
+    services = gateway.services
+    input = create_input(title="Half made", livepush={"category": "SIMULCAST"})
+    key = (record_id("sub:tester", "unbound-key"), to_create_request_from(input).fingerprint())
+    await abandon(gateway, [Source.LIVEPUSH_STREAM], "op_unbound", key)
+
+    assert await services.operations.reconcile() == 1
+
+    replay = (await create(gateway, input, key="unbound-key"))["data"]["createLiveEvent"]
+    assert replay["replayed"] is True
+    assert replay["operationId"] == "op_unbound"
+    assert replay["failures"] == []
     assert await vendor_objects_titled(sim, "Half made") == {"streamloop": 0, "livepush": 1, "loop_session": 0}

@@ -32,6 +32,9 @@ class CreateCommands(monitoring.CommandListener):
     def __init__(self, database: str) -> None:
         self.database = database
         self.commands: Counter[tuple[str, str]] = Counter()
+        #: each command's start and end, in order, by verb and collection
+        self.timeline: list[tuple[str, tuple[str, str]]] = []
+        self._names: dict[int, tuple[str, str]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.database_name != self.database:
@@ -40,6 +43,8 @@ class CreateCommands(monitoring.CommandListener):
         if (event.command_name, collection) == ("find", "changes") or collection == "rate_windows":
             return
         self.commands[(event.command_name, collection)] += 1
+        self._names[event.request_id] = (event.command_name, collection)
+        self.timeline.append(("started", (event.command_name, collection)))
 
     def taken(self) -> Counter[tuple[str, str]]:
         """The commands counted since the last call."""
@@ -47,7 +52,8 @@ class CreateCommands(monitoring.CommandListener):
         return counted
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        if (name := self._names.pop(event.request_id, None)) is not None:
+            self.timeline.append(("succeeded", name))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
@@ -86,9 +92,12 @@ async def test_a_four_target_create_waits_for_three_commands_besides_its_vendors
             answer = asyncio.create_task(create(gateway, create_input("Counted"), key="counted-1"))
             operations = looker[database].operations
 
+            listener.timeline.clear()
             await journal_entry_where(operations, lambda _: True)
-            # The intent is durable before any vendor is called: the key's claim and the journal entry.
+            # The intent is durable before any vendor is called: the key's claim and the journal entry,
+            # sent together (one round trip: both are under way before either is answered).
             assert listener.taken() == {("insert", "idempotency"): 1, ("insert", "operations"): 1}
+            assert [moment for moment, _ in listener.timeline[:2]] == ["started", "started"]
 
             await journal_entry_where(operations, lambda e: all(e["targets"][s]["state"] == "SUCCEEDED" for s in FAST))
             # Outcomes that land together are journaled together, one swap per write; a Loop call, a Loop

@@ -133,3 +133,33 @@ async def test_a_create_without_a_key_whose_journal_entry_cannot_be_read_back_na
         journal = await operations_in_journal(gateway)
         assert [doc["_id"] for doc in journal] == [operation_id]
         assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 1}
+
+
+async def test_a_keyed_create_whose_key_claim_failed_runs_once(
+    sim: Sim, make_gateway: Callable[..., Any], mongo_uri: str
+) -> None:
+    """The key's claim never reached MongoDB and the entry written beside it did: the answer names the
+    operation and says to send it again with the key; the retry runs, and the first entry, whose key the
+    retry holds, is discarded when it is found abandoned, having called no vendor."""
+    title = "Key claim failed"
+    targets = {"streamloop": {"quality": "Q_1080P", "destinationId": "dest-1"}, "livepush": {"category": "SIMULCAST"}}
+    async with mongo_proxy(mongo_uri) as proxy, make_gateway(mongodb_uri=proxy.uri) as gateway:
+        proxy.lose_command(writes_to("insert", "idempotency"), times=3)
+        first = await create(gateway, create_input(title, **targets), key="claim-failed")
+        proxy.heal()
+        [error] = first["errors"]
+        assert error["extensions"]["code"] == "STORE_UNAVAILABLE"
+        assert error["extensions"]["retryable"] is True
+        first_id = error["extensions"]["operationId"]
+        written = await gateway.services.store.journal.get(first_id)
+        assert written is not None and written.state.value == "RUNNING"
+        assert await vendor_objects_titled(sim, title) == {"streamloop": 0, "livepush": 0, "loop_session": 0}
+
+        again = (await create(gateway, create_input(title, **targets), key="claim-failed"))["data"]
+        assert again["createLiveEvent"]["failures"] == []
+        await reconcile_as_if_leases_ran_out(gateway)
+
+        journal = await operations_in_journal(gateway)
+        assert [doc["_id"] for doc in journal] == [again["createLiveEvent"]["operationId"]]
+        assert first_id != again["createLiveEvent"]["operationId"]
+        assert await vendor_objects_titled(sim, title) == {"streamloop": 1, "livepush": 1, "loop_session": 0}

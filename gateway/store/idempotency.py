@@ -38,13 +38,17 @@ class IdempotencyRecords:
         await ensure_index(self.collection, [("expires_at", 1)], expireAfterSeconds=0)
 
     async def claim(self, caller: str, key: str, request_hash: str, operation_id: str) -> IdempotencyRecord | None:
-        """Bind the key to this request; None when it is ours now, else the record that holds it.
+        """Bind the key to this request; None when it is ours now, else the record that holds it."""
+        return await self.claim_record(record_id(caller, key), request_hash, operation_id)
+
+    async def claim_record(self, _id: str, request_hash: str, operation_id: str) -> IdempotencyRecord | None:
+        """Bind record `_id` (see `record_id`) to this request; None when it is ours now, else the record
+        that holds it.
 
         A record past its retention that the TTL monitor has not swept yet no longer binds the key: it is
         taken over by a compare-and-swap on its revision, so that of two requests that found it expired,
         one wins. A claim whose reply is lost is read back by its `_id`."""
         now = utcnow()
-        _id = record_id(caller, key)
         fields = {
             "request_hash": request_hash,
             "operation_id": operation_id,

@@ -112,6 +112,10 @@ class Operation:
     rev: int | None = None
     #: whether the events it created are known to be in the index (False until the reconciler looked)
     indexed: bool = True
+    #: the idempotency record its key was claimed in, written beside the entry (None: no key, or the key
+    #: was bound before the entry was written), and the request's fingerprint
+    key_record: str | None = None
+    request_hash: str | None = None
 
     def lease_expired(self, now: datetime) -> bool:
         return self.state is OperationState.RUNNING and self.lease_until <= now
@@ -131,6 +135,8 @@ class Operation:
             input=doc.get("input") or {},
             rev=None if doc.get("rev") is None else int(doc["rev"]),
             indexed=bool(doc.get("indexed", True)),
+            key_record=(doc.get("idempotency") or {}).get("record"),
+            request_hash=(doc.get("idempotency") or {}).get("request_hash"),
         )
 
 
@@ -166,9 +172,11 @@ class OperationJournal:
         input: dict[str, Any],
         targets: list[TargetRecord],
         lease: timedelta,
+        key: tuple[str, str] | None = None,
     ) -> Operation:
-        """Write the operation's entry. An insert whose reply is lost is read back by its `_id`; where the
-        entry is absent, a placeholder takes the `_id` so that the insert can never land later, and
+        """Write the operation's entry (with `key`, the idempotency record claimed beside it and the
+        request's fingerprint). An insert whose reply is lost is read back by its `_id`; where the entry is
+        absent, a placeholder takes the `_id` so that the insert can never land later, and
         `OperationNotStarted` says so. Any other failure leaves the outcome unknown (`PyMongoError`)."""
         now = utcnow()
         token = new_write_token()
@@ -189,6 +197,8 @@ class OperationJournal:
             "input": input,
             "targets": {t.source.value: t.to_doc() for t in targets},
         }
+        if key is not None:
+            doc["idempotency"] = {"record": key[0], "request_hash": key[1]}
         try:
             await self.collection.insert_one(doc)
         except (ConnectionFailure, DuplicateKeyError):
@@ -288,6 +298,12 @@ class OperationJournal:
             "updated_at": now,
             "updated_us": to_micros(now),
         }
+
+    async def discard(self, seen: Operation) -> bool:
+        """Delete an entry that never ran and never will (its idempotency key is another operation's), unless
+        it changed since `seen`. Its insert is known to have landed, so no later insert can bring it back."""
+        deleted = await self.collection.delete_one({"_id": seen.id, "rev": seen.rev})
+        return deleted.deleted_count == 1
 
     async def mark_indexed(self, seen: Operation) -> bool:
         """Record that the index holds what the operation created, unless it changed since `seen`."""

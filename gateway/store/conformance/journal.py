@@ -206,4 +206,31 @@ async def settle(db: Database) -> None:
     expect(sorted(o.id for o in await journal.abandoned()) == ["op_0_expired"], "abandoned() saw the placeholder")
 
 
-CHECKS: tuple[Check, ...] = (take_over, reopen, record, abandoned, unindexed, settle)
+@check("journal.discard", "delete_one({_id, rev}) of an entry as read, among expired neighbours")
+async def discard(db: Database) -> None:
+    journal = OperationJournal(db)
+    await _neighbours(journal)
+    seen = await _begin(journal, "op_1", "runner-x", LIVE)
+    stale = await _begin(journal, "op_3", "runner-x", LIVE)
+    # Written after `stale` was read: its revision moved on.
+    expect(
+        await journal.record(await _read(journal, "op_3"), TargetRecord(Source.LOOP_SESSION, TargetState.FAILED)),
+        "setup",
+    )
+    before = await _snapshot(journal.collection)
+    expect(await journal.discard(seen), "discard(op_1) as read did not delete it")
+    expect(not await journal.discard(stale), "discard(op_3) from a read older than its last write deleted it")
+    after = await _snapshot(journal.collection)
+    expect(set(before) - set(after) == {"op_1"}, f"discard(op_1) deleted {sorted(set(before) - set(after))}")
+    for _id, doc in after.items():
+        expect(doc == before[_id], f"discard(op_1) changed {_id}")
+
+
+async def _read(journal: OperationJournal, operation_id: str) -> Operation:
+    operation = await journal.get(operation_id)
+    if operation is None:
+        raise ConformanceFailure(f"get({operation_id}) found nothing")
+    return operation
+
+
+CHECKS: tuple[Check, ...] = (take_over, reopen, record, abandoned, unindexed, settle, discard)
