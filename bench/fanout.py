@@ -3,7 +3,9 @@
 Each vendor gets a fixed added latency in the simulators; one client sends `createLiveEvent` to all four
 targets, one request at a time, and the ratios are measured in the same run.
 
-    .venv/bin/python -m bench.fanout [--requests 40] [--loop-ms 20] [--streamloop-ms 40] [--livepush-ms 60]
+    .venv/bin/python -m bench.fanout [--requests 40] [--loop-ms 20] [--streamloop-ms 40] [--livepush-ms 60] [--keyed]
+
+`--keyed` sends each create with an idempotency key of its own, as a client that retries safely does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import statistics
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,8 @@ import aiohttp
 
 from bench.processes import Stack, stack
 
-CREATE = """mutation($input: CreateLiveEventInput!) {
-  createLiveEvent(input: $input) { operationId failures { source code } events { id } }
+CREATE = """mutation($input: CreateLiveEventInput!, $key: String) {
+  createLiveEvent(input: $input, idempotencyKey: $key) { operationId failures { source code } events { id } }
 }"""
 
 TARGETS = {
@@ -32,8 +35,9 @@ TARGETS = {
 }
 
 
-async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any]) -> list[float]:
+async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any], *, keyed: bool = False) -> list[float]:
     timings: list[float] = []
+    run = uuid.uuid4().hex
     async with aiohttp.ClientSession() as http:
         for n in range(requests + 3):  # the first few warm connections and caches up
             variables = {
@@ -44,6 +48,8 @@ async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any]) ->
                     "targets": targets,
                 }
             }
+            if keyed:
+                variables["key"] = f"bench-{run}-{n}"
             body = {"query": CREATE, "variables": variables}
             started = time.perf_counter()
             async with http.post(f"{stack.gateway_url}/graphql", json=body, headers=stack.headers) as r:
@@ -79,9 +85,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             faults = {vendor: {"latency_ms": ms} for vendor, ms in latencies.items()}
             async with http.post(f"{running.sim_url}/_sim/faults", json=faults) as resp:
                 resp.raise_for_status()
-        fan_out = summary(await timed_creates(running, args.requests, TARGETS))
-        alone = summary(await timed_creates(running, args.requests, {slowest_target: TARGETS[slowest_target]}))
+        fan_out = summary(await timed_creates(running, args.requests, TARGETS, keyed=args.keyed))
+        alone_targets = {slowest_target: TARGETS[slowest_target]}
+        alone = summary(await timed_creates(running, args.requests, alone_targets, keyed=args.keyed))
     return {
+        "keyed": args.keyed,
         "vendor_latency_ms": latencies,
         "slowest_vendor_ms": slowest,
         "sum_of_vendors_ms": total,
@@ -99,6 +107,7 @@ def main() -> None:
     parser.add_argument("--loop-ms", type=float, default=20)
     parser.add_argument("--streamloop-ms", type=float, default=40)
     parser.add_argument("--livepush-ms", type=float, default=60)
+    parser.add_argument("--keyed", action="store_true", help="send each create with an idempotency key of its own")
     parser.add_argument("--output", type=Path, default=Path("bench/results/fanout.json"))
     args = parser.parse_args()
     results = asyncio.run(run(args))
