@@ -67,6 +67,10 @@ class MissingIds:
         self._until.pop(key, None)
 
 
+#: tasks between a read and its vendor calls being sent: one per source asked, then one per call
+VENDOR_CALL_TASK_DEPTH = 2
+
+
 class EventLoader(DataLoader):  # type: ignore[misc]
     def __init__(
         self,
@@ -101,7 +105,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
             for source, native_id in served:
                 if (source, native_id) not in known_missing:
                     misses.setdefault(source, []).append(native_id)
-            answers, cached = await asyncio.gather(self._ask(misses), self._cached(served))
+            answers, cached = await asyncio.gather(self._ask(misses), self._cached_behind_vendor_calls(served))
         else:
             cached = await self._cached(served)
             for key in served:
@@ -123,6 +127,19 @@ class EventLoader(DataLoader):  # type: ignore[misc]
             if self.store.health.available:  # else the write-back could only fail, after the store timeout
                 self.store.events.put_many_later(writes, fetched_at=now)
         return [results.get(key) for key in keys]
+
+    async def _cached_behind_vendor_calls(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
+        """`_cached`, begun once the vendor calls started beside it have been sent.
+
+        The cached copies are needed only once the vendors answer, and the read is sent in the time it takes
+        to encode it; the vendor calls are each sent from a task of their own (one per source asked, then
+        one per call, see `InFlight`), which the event loop runs in the order they were made. Letting the
+        loop turn that many times first keeps the read off the vendor calls' way: it is encoded and sent while
+        they are out, not before they leave.
+        """
+        for _ in range(VENDOR_CALL_TASK_DEPTH):
+            await asyncio.sleep(0)
+        return await self._cached(keys)
 
     async def _cached(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
         """The cached copies of `keys`; none while MongoDB does not answer, so that the vendors answer."""

@@ -212,3 +212,58 @@ async def test_a_write_back_over_what_this_replica_wrote_last_swaps_without_read
         assert listener.commands == {"find": 2, "update": 2}
         after = await collection.find_one({"_id": f"{key[0].value}:{key[1]}"}, {"rev": True})
         assert after is not None and after["rev"] == before["rev"] + 1
+
+
+class _FindsOfEvents(monitoring.CommandListener):
+    def __init__(self, database: str, seen: list[str]) -> None:
+        self.database = database
+        self.seen = seen
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        command = event.command_name
+        if event.database_name == self.database and command == "find" and event.command.get(command) == "events":
+            self.seen.append("cache read")
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_with_nothing_fresh_enough_the_vendor_calls_leave_before_the_cache_read(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    import aiohttp
+
+    ids = await seed(sim, 2)
+    vendors = settings_for()
+    # No budget of Streamloop's quota, whose count is kept in MongoDB and taken before its call is sent.
+    unbounded = {"fresh_for": 0, "budget": None}
+    cold = {name: getattr(vendors, name).model_copy(update=unbounded) for name in VENDOR_SETTINGS}
+    database = f"test_order_{uuid.uuid4().hex[:8]}"
+    seen: list[str] = []
+    monitoring.register(_FindsOfEvents(database, seen))
+    one = [encode_global_id(Source.LOOP_CALL, ids[Source.LOOP_CALL][0])]
+    both = [*one, encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])]
+    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, **cold) as gw:
+        await gw.query(FOUR, {"ids": both})  # connections to both vendors, kept alive
+        await gw.services.store.events.settled()
+
+        async def sent(*_: Any) -> None:
+            seen.append("vendor call")
+
+        # Told when a vendor request's head is on the wire, as the OpenTelemetry instrumentation is.
+        traced = aiohttp.TraceConfig()
+        traced.on_request_headers_sent.append(sent)
+        traced.freeze()
+        gw.services.clients[Source.LOOP_CALL.vendor].session._trace_configs.append(traced)
+        seen.clear()
+        assert "errors" not in await gw.query(FOUR, {"ids": one})
+        # The cached copy is needed only once the vendor answers: it is read while the call is out, not
+        # encoded and sent before the call leaves.
+        assert seen == ["vendor call", "cache read"]
+        await gw.services.store.events.settled()
+        seen.clear()
+        assert "errors" not in await gw.query(FOUR, {"ids": both})
+        assert seen == ["vendor call", "vendor call", "cache read"]
