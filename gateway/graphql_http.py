@@ -495,7 +495,7 @@ class GatewayView(GraphQLView[Context, None]):
                     kept = responses.put(key, result.data, context.reads, shape, time.time(), generation)
                     # Nor is an answer that read a stale copy shared: the read may have failed for this
                     # caller alone (its budget of vendor calls spent), and the others' may not.
-                    if flight is not None and not context.reads.uncacheable:
+                    if flight is not None and flight.waiters and not context.reads.uncacheable:
                         shared = Shared(self.encode_json({"data": result.data}), kept)
                 return result, kept
             finally:
