@@ -267,3 +267,29 @@ async def test_with_nothing_fresh_enough_the_vendor_calls_leave_before_the_cache
         seen.clear()
         assert "errors" not in await gw.query(FOUR, {"ids": both})
         assert seen == ["vendor call", "vendor call", "cache read"]
+
+
+async def test_concurrent_reads_by_id_cost_one_find(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 3)
+    database = f"test_reads_{uuid.uuid4().hex[:8]}"
+    listener = CommandCounter(database, "events")
+    monitoring.register(listener)
+    keys = [(source, native_id) for source in Source for native_id in ids[source]]
+    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0) as gw:
+        events = gw.services.store.events
+        await gw.query(FOUR, {"ids": [encode_global_id(source, native_id) for source, native_id in keys]})
+        await events.settled()
+        listener.commands.clear()
+        # Twelve callers at once, one event each and one that is not stored: one `$in` find for them all.
+        missing = (Source.LOOP_CALL, "c_not_there")
+        found = await asyncio.gather(*(events.get_keys([key]) for key in [*keys, missing]))
+        assert listener.commands == {"find": 1}
+        assert [list(answer) for answer in found] == [*([key] for key in keys), []]
+        assert all(answer[key].event.native_id == key[1] for answer, key in zip(found, keys, strict=False))
+        # One after the other, each is its own.
+        listener.commands.clear()
+        for key in keys[:3]:
+            assert list(await events.get_keys([key])) == [key]
+        assert listener.commands == {"find": 3}
