@@ -250,6 +250,8 @@ class InFlight:
     """An execution in flight and the identical requests waiting for its answer, each on a future of its
     own (a waiter that is cancelled cancels only its own)."""
 
+    #: when it began, in the event loop's time
+    began: float
     waiters: list[asyncio.Future[Shared | None]] = field(default_factory=list)
     #: when it stops holding its waiters (`coalesce_wait` after it began)
     timer: asyncio.TimerHandle | None = None
@@ -378,7 +380,10 @@ class ResponseCache:
         flight = self._in_flight.get(key)
         if flight is None:
             return None
-        waiter: asyncio.Future[Shared | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if flight.timer is None:  # set by the first waiter: an execution no one joins needs none
+            flight.timer = loop.call_at(flight.began + self.settings.coalesce_wait, self._release, key, flight, None)
+        waiter: asyncio.Future[Shared | None] = loop.create_future()
         flight.waiters.append(waiter)
         shared = await waiter
         if shared is not None:
@@ -391,10 +396,7 @@ class ResponseCache:
         execute their own, and the requests that come later do not wait for it."""
         if key in self._in_flight:
             return None
-        flight = self._in_flight[key] = InFlight()
-        flight.timer = asyncio.get_running_loop().call_later(
-            self.settings.coalesce_wait, self._release, key, flight, None
-        )
+        flight = self._in_flight[key] = InFlight(asyncio.get_running_loop().time())
         return flight
 
     def end(self, key: CacheKey, flight: InFlight, shared: Shared | None) -> None:
