@@ -25,16 +25,20 @@ ALLOW_HEADERS = "Content-Type, Authorization, X-API-Key, X-Request-Id, Idempoten
 EXPOSE_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate"
 
 
-def add_vary(headers: CIMultiDict[str], name: str) -> None:
-    """Adds `name` to Vary, keeping what is there: caches must key the response by that request header."""
+def add_vary(headers: CIMultiDict[str], *names: str) -> None:
+    """Adds `names` to Vary, keeping what is there: caches must key the response by those request headers."""
     vary = headers.get(hdrs.VARY)
     if not vary:
-        headers[hdrs.VARY] = name
+        if names:
+            headers[hdrs.VARY] = ", ".join(names)
         return
     present = [token.strip() for token in vary.split(",") if token.strip()]
-    if "*" in present or name.lower() in (token.lower() for token in present):
+    if "*" in present:
         return
-    headers[hdrs.VARY] = ", ".join([*present, name])
+    known = {token.lower() for token in present}
+    added = [name for name in names if name.lower() not in known]
+    if added:
+        headers[hdrs.VARY] = ", ".join([*present, *added])
 
 
 class CorsPolicy:

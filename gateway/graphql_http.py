@@ -241,8 +241,8 @@ class GatewayView(GraphQLView[Context, None]):
                     charset="utf-8",
                 )
         if not response.prepared:  # a stream's headers are gone, with Vary among them
-            add_vary(response.headers, "Accept")
-            response = finish_http_caching(request, response, request.app[SERVICES].settings.compress_min_bytes)
+            compress_min_bytes = request.app[SERVICES].settings.compress_min_bytes
+            response = finish_http_caching(request, response, compress_min_bytes, vary=("Accept",))
         return response
 
     async def _answer_again(self, request: web.Request) -> web.Response | None:

@@ -48,14 +48,19 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
 
 
-def finish(request: web.Request, response: web.StreamResponse, compress_min_bytes: int) -> web.StreamResponse:
-    """Cache headers, 304 and compression for a /graphql answer that is not yet sent."""
+def finish(
+    request: web.Request, response: web.StreamResponse, compress_min_bytes: int, vary: tuple[str, ...] = ()
+) -> web.StreamResponse:
+    """Cache headers, 304 and compression for a /graphql answer that is not yet sent; `vary` names the
+    request headers the answer varies with besides those these depend on."""
     if response.prepared or not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        add_vary(response.headers, *vary)
         return response
     body = response.body
     gzip = len(body) >= compress_min_bytes and accepts_gzip(request)
-    add_vary(response.headers, hdrs.ACCEPT_ENCODING)
-    if request.method == hdrs.METH_GET and response.status == 200:
+    if request.method != hdrs.METH_GET or response.status != 200:
+        add_vary(response.headers, *vary, hdrs.ACCEPT_ENCODING)
+    else:
         etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}{"-gzip" if gzip else ""}"'
         max_age = request.get(CACHE_MAX_AGE)
         if request.get(ANSWER_HAS_ERRORS, True):
@@ -65,10 +70,11 @@ def finish(request: web.Request, response: web.StreamResponse, compress_min_byte
         else:
             cache_control = "no-cache"
         response.headers[hdrs.CACHE_CONTROL] = cache_control
-        if cache_control != "no-store":
+        if cache_control == "no-store":
+            add_vary(response.headers, *vary, hdrs.ACCEPT_ENCODING)
+        else:
             response.headers[hdrs.ETAG] = etag
-            add_vary(response.headers, hdrs.AUTHORIZATION)
-            add_vary(response.headers, API_KEY_HEADER)
+            add_vary(response.headers, *vary, hdrs.ACCEPT_ENCODING, hdrs.AUTHORIZATION, API_KEY_HEADER)
             if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
             if if_none_match is not None and _matches(if_none_match, etag):
                 not_modified = web.Response(status=304)
