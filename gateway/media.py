@@ -4,6 +4,7 @@ of an answer refused before any GraphQL ran."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -22,6 +23,11 @@ def error_document(message: str, extensions: Mapping[str, Any]) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": dict(extensions)}]})
 
 
+#: Accept headers whose answers are remembered: a client sends the same one with every request
+ACCEPT_VALUES = 256
+
+
+@lru_cache(maxsize=ACCEPT_VALUES)
 def negotiate(accept: str | None) -> str | None:
     """The response media type an Accept header asks for, or None when it admits neither GraphQL one.
 
@@ -53,6 +59,7 @@ def may_deliver_incrementally(query: str | None) -> bool:
     return query is not None and any(directive in query for directive in INCREMENTAL_DIRECTIVES)
 
 
+@lru_cache(maxsize=ACCEPT_VALUES)
 def prefers_event_stream(accept: str | None) -> bool:
     """True when Accept names text/event-stream outright and ranks it above both JSON types (by q, then by
     which is listed first). A wildcard never asks for a stream: a client must know it will get one."""
