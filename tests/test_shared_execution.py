@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict
 
 from gateway.ids import encode_global_id
 from gateway.model import Source
@@ -89,6 +90,35 @@ async def test_identical_queries_in_flight_share_one_execution_and_one_vendor_ca
         assert await executions(gw) == ran + 3
         assert await sim.vendor_requests() == 2
         assert [body["data"]["liveEvent"]["id"] for _, _, body in mixed] == [one] * 10 + [other] * 5
+
+
+async def test_a_shared_answer_carries_the_status_and_headers_a_lone_request_gets(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
+) -> None:
+    ids = await seed(sim, 2)
+    one = stream_id(ids)
+    async with make_gateway(**cold(settings_for)) as gw:
+        await sim.control("POST", "faults", {"streamloop": {"latency_ms": 300}})
+        params = {"query": ONE, "variables": orjson.dumps({"id": one}).decode()}
+
+        async def get(accept: str) -> tuple[int, CIMultiDict[str], bytes]:
+            headers = {**auth_header(Role.VIEWER), "Accept": accept}
+            async with gw.http.get(f"{gw.url}/graphql", params=params, headers=headers) as resp:
+                return resp.status, resp.headers.copy(), await resp.read()
+
+        answers = await asyncio.gather(*(get("application/graphql-response+json") for _ in range(4)), get("*/*"))
+        assert sorted(headers["X-Cache"] for _, headers, _ in answers) == ["MISS"] + ["SHARED"] * 4
+        for status, headers, body in answers:
+            assert status == 200 and body == answers[0][2]
+            assert headers["Cache-Control"] == "no-cache"  # not kept: a cold read is fresh for no time
+            assert headers["ETag"] == answers[0][1]["ETag"]
+            assert headers["Vary"] == "Accept, Accept-Encoding, Authorization, X-API-Key"
+            assert headers["X-Request-Id"]
+        # Each in the media type it asked for.
+        assert [headers["Content-Type"] for _, headers, _ in answers] == [
+            "application/graphql-response+json; charset=utf-8"
+        ] * 4 + ["application/json; charset=utf-8"]
+        assert len({headers["X-Request-Id"] for _, headers, _ in answers}) == 5
 
 
 async def test_an_answer_with_errors_is_not_shared_each_waiter_executes_its_own(
