@@ -101,6 +101,8 @@ class Running:
     mongo_pid: int
     warm: Server
     cold: Server
+    #: every read fresh for one second: the herd, beside the peer's response cache of one second
+    fresh_1s: Server
     naive: Server
     credentials: Credentials
     peer: Server | None = None
@@ -139,6 +141,8 @@ def running(args: argparse.Namespace, logs: Path) -> Iterator[Running]:
             | {f"LIVE_GATEWAY_{v.upper()}__FRESH_FOR": "3600" for v in VENDORS},
             # Nothing cached is fresh: every read goes to its vendor (and is written back, as a miss is).
             "cold": {f"LIVE_GATEWAY_{v.upper()}__FRESH_FOR": "0" for v in VENDORS},
+            # A read stays fresh for one second, as long as the peer's response cache keeps an answer.
+            "fresh_1s": {f"LIVE_GATEWAY_{v.upper()}__FRESH_FOR": "1" for v in VENDORS},
         }
         for name, overrides in settings.items():
             port = free_port()
@@ -173,6 +177,7 @@ def running(args: argparse.Namespace, logs: Path) -> Iterator[Running]:
             mongo_pid=mongo.pid or 0,
             warm=servers["warm"],
             cold=servers["cold"],
+            fresh_1s=servers["fresh_1s"],
             naive=servers["naive"],
             credentials=credentials,
         )
@@ -340,6 +345,7 @@ def serving_scenarios(run: Running, ids: Ids) -> list[Scenario]:
     apq_variables = {"id": ids.global_id(Source.LOOP_CALL, 1)}
     out = [
         Scenario("gateway", "herd_one_cold", run.cold, herd),
+        Scenario("gateway", "herd_fresh_1s", run.fresh_1s, herd),
         Scenario("gateway", "distinct_cold_ids", run.cold, distinct[0], bodies=distinct),
         Scenario("gateway", "dashboard_poll", run.warm, dashboard),
         Scenario(
@@ -361,9 +367,11 @@ def serving_scenarios(run: Running, ids: Ids) -> list[Scenario]:
             graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, n)}) for n in DISTINCT
         ]
         out += [
-            # The peer's own response cache (1 s) on a herd; left off for distinct ids, each of which must be
-            # cold (as ours are, FRESH_FOR=0). Its upstream in-flight deduplication is on by default.
-            Scenario("peer", "herd_one_cold", run.peer, peer_herd, extra_headers={"X-Bench-Response-Cache": "on"}),
+            # The herd twice: with nothing kept (its upstream in-flight deduplication only, as ours at
+            # FRESH_FOR=0), and with its response cache of one second (as ours with FRESH_FOR=1). Left off
+            # for distinct ids, each of which must be cold (as ours are, FRESH_FOR=0).
+            Scenario("peer", "herd_one_cold", run.peer, peer_herd),
+            Scenario("peer", "herd_fresh_1s", run.peer, peer_herd, extra_headers={"X-Bench-Response-Cache": "on"}),
             Scenario("peer", "distinct_cold_ids", run.peer, peer_distinct[0], bodies=peer_distinct),
         ]
     return out
