@@ -2,9 +2,9 @@
 
 The order of a create is what makes it safe: validate every target (no vendor is called for a bad one),
 bind the caller's idempotency key and write the journal entry (both at once), and only then call the
-vendors, recording each outcome as it lands. A runner holds its operation under a lease that outlasts any vendor call it
-can make; an operation still running when its lease ran out was abandoned by a crash, and the
-reconciler takes it over.
+vendors, recording each outcome as it lands. A runner holds its operation under a lease that outlasts
+any vendor call it can make; an operation still running when its lease ran out was abandoned by a
+crash, and the reconciler takes it over.
 """
 
 from __future__ import annotations
