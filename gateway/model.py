@@ -108,20 +108,13 @@ class Event:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Event:
-        values: dict[str, Any] = {f.name: doc.get(f.name) for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {name: doc.get(name) for name in _EVENT_FIELDS}
         values["source"] = Source(values["source"])
         values["status"] = Status(values["status"])
         values["is_live"] = bool(values["is_live"])
         values["recordings"] = [Recording(**r) for r in values["recordings"] or []]
         values["extra"] = values["extra"] or {}
-        for name in (
-            "scheduled_start",
-            "scheduled_end",
-            "started_at",
-            "ended_at",
-            "created_at",
-            "updated_at",
-        ):
+        for name in _EVENT_DATES:
             values[name] = as_utc(values[name])
         for rec in values["recordings"]:
             rec.ready_at = as_utc(rec.ready_at)
@@ -131,6 +124,7 @@ class Event:
 # `dataclasses.asdict` deep-copies every value, which the cache's writes paid for on every event.
 _EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
 _RECORDING_FIELDS = tuple(f.name for f in dataclasses.fields(Recording))
+_EVENT_DATES = ("scheduled_start", "scheduled_end", "started_at", "ended_at", "created_at", "updated_at")
 
 
 def as_utc(value: datetime | None) -> datetime | None:
