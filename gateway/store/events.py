@@ -254,6 +254,11 @@ def _event_document(event: Event, fetched_at: datetime) -> Document:
     return fields
 
 
+def _sets_extra(event: Event) -> bool:
+    """Whether the event's `$set` sets keys of `extra` (`_event_document` writes its known values)."""
+    return any(value is not None for value in event.extra.values())
+
+
 def _check_extra_names(event: Event) -> None:
     for key in event.extra:
         if "." in key or key.startswith("$"):
@@ -261,8 +266,9 @@ def _check_extra_names(event: Event) -> None:
             raise ValueError(f"extra field name {key!r} of {_id} cannot be a document path")
 
 
-def _compare_and_swap(_id: str, fields: Document, before: Document | None) -> UpdateOne:
-    """The write of `fields` over the stored document as `before` showed it (None: there was none).
+def _compare_and_swap(_id: str, fields: Document, before: Document | None, *, sets_extra: bool) -> UpdateOne:
+    """The write of `fields` over the stored document as `before` showed it (None: there was none);
+    `sets_extra`: whether `fields` set keys of `extra` (an event with a known value there).
 
     It lands only while the document is still at the revision `before` had: the filter is `_id` and that
     revision, by equality (`rev: null` matches a document not stored yet, and one stored before documents
@@ -271,7 +277,7 @@ def _compare_and_swap(_id: str, fields: Document, before: Document | None) -> Up
     """
     revision = None if before is None else before.get("rev")
     update: Document = {"$set": {**fields, "rev": _revision_after(before)}, **FORCE_DOCUMENT_REWRITE}
-    if not any(name.startswith("extra.") for name in fields):
+    if not sets_extra:
         # `extra` exists from the first write, so later per-key writes never create it; with a key set
         # this would conflict with it, and the key's path creates `extra` anyway.
         update["$setOnInsert"] = {"extra": {}}
@@ -579,7 +585,11 @@ class EventStore:
             beaten: set[int] = set()
             try:
                 await self._events.bulk_write(
-                    [_compare_and_swap(write.id, fields, before) for write, fields, before in attempts], ordered=False
+                    [
+                        _compare_and_swap(write.id, fields, before, sets_extra=_sets_extra(write.event))
+                        for write, fields, before in attempts
+                    ],
+                    ordered=False,
                 )
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
