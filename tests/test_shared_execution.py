@@ -209,6 +209,8 @@ async def test_an_answer_given_again_is_refused_as_an_execution_would_be(
     async with make_gateway(changes_poll_interval=0.05, limits=LimitSettings(rate_limit="10/minute")) as gw:
         url = f"{gw.url}/graphql"
         await kept(gw, PAGE, Role.ADMIN)
+        # Another role is not given the admin's answer: its own execution decides what it may see.
+        assert (await ask(gw, PAGE, role=Role.VIEWER))[1] == "MISS"
         body = {"query": PAGE}
         async with aiohttp.ClientSession() as anonymous:
             # No credentials, or expired ones: 401, though the answer is at hand.
