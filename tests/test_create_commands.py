@@ -110,14 +110,18 @@ async def test_a_four_target_create_waits_for_three_commands_besides_its_vendors
             body = await answer
             assert body["data"]["createLiveEvent"]["failures"] == [], body
             # After the slowest vendor answered, the answer waits for its Livepush stream's claim and one
-            # swap that journals its outcome and finishes the operation: no read-back, no index write.
-            assert listener.taken() == {("insert", "claims"): 1, ("update", "operations"): 1}
+            # swap that journals its outcome and finishes the operation: no read-back. The index write,
+            # which is not waited for, may have begun by the time this test's client has the answer (they
+            # share the event loop): it is counted with what comes after.
+            last_stretch = listener.taken()
+            journaled = {name: n for name, n in last_stretch.items() if name[1] in ("claims", "operations")}
+            assert journaled == {("insert", "claims"): 1, ("update", "operations"): 1}
             entry = await operations.find_one({})
             assert entry is not None and entry["state"] == "DONE" and entry["indexed"] is False
 
             # The index takes the four events after the answer, in one bulk write (and one change-feed note).
             await gateway.services.store.events.settled()
-            assert listener.taken() == {
+            assert listener.taken() + (last_stretch - Counter(journaled)) == {
                 ("find", "events"): 1,
                 ("update", "events"): 1,
                 ("insert", "change_keys"): 1,
