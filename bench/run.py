@@ -299,7 +299,7 @@ class Scenario:
 def scenarios(run: Running, ids: Ids) -> list[Scenario]:
     one = graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, 0)})
     # Four sources cycle through distinct ids, so that concurrent requests have no vendor read to share.
-    four = [graphql_body(queries.FOUR_SOURCES, ids.four(n)) for n in DISTINCT]
+    four = [graphql_body(queries.FOUR_SOURCES, ids.four(n)) for n in distinct_ids(ids)]
     listing = graphql_body(queries.LIST_100)
     out = [
         Scenario("gateway", "one_event_cold", run.cold, one),
@@ -312,7 +312,7 @@ def scenarios(run: Running, ids: Ids) -> list[Scenario]:
     ]
     if run.peer is not None:
         peer_one = graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, 0)})
-        peer_four = [graphql_body(queries.PEER_FOUR_SOURCES, ids.four_native(n)) for n in DISTINCT]
+        peer_four = [graphql_body(queries.PEER_FOUR_SOURCES, ids.four_native(n)) for n in distinct_ids(ids)]
         out += [
             Scenario("peer", "one_event_cold", run.peer, peer_one),
             Scenario("peer", "four_sources_cold", run.peer, peer_four[0], bodies=peer_four),
@@ -320,8 +320,17 @@ def scenarios(run: Running, ids: Ids) -> list[Scenario]:
     return out + serving_scenarios(run, ids)
 
 
-#: distinct ids a run cycles through (Loop calls 8 to 39; the ones before serve the other scenarios)
-DISTINCT = range(8, 40)
+#: the first id a run cycles through for distinct ids (the ones before serve the other scenarios)
+FIRST_DISTINCT = 8
+
+
+def distinct_ids(ids: Ids) -> range:
+    """The ids a distinct-id scenario cycles through: every seeded one from `FIRST_DISTINCT` on. More of
+    them than the top concurrency, so that no two requests in flight at once ask for the same id (which
+    in-flight deduplication would share)."""
+    return range(FIRST_DISTINCT, min(len(seeded) for seeded in ids.by_source.values()))
+
+
 HERD = 5
 
 
@@ -340,7 +349,7 @@ def serving_scenarios(run: Running, ids: Ids) -> list[Scenario]:
     """What serving many callers with little work is for: a herd on one cold event (in-flight deduplication),
     distinct cold ids (nothing to share), a dashboard poll (the response cache) and an APQ GET."""
     herd = graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, HERD)})
-    distinct = [graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, n)}) for n in DISTINCT]
+    distinct = [graphql_body(queries.ONE_EVENT, {"id": ids.global_id(Source.LOOP_CALL, n)}) for n in distinct_ids(ids)]
     dashboard = graphql_body(queries.DASHBOARD)
     apq_variables = {"id": ids.global_id(Source.LOOP_CALL, 1)}
     out = [
@@ -364,7 +373,7 @@ def serving_scenarios(run: Running, ids: Ids) -> list[Scenario]:
     if run.peer is not None:
         peer_herd = graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, HERD)})
         peer_distinct = [
-            graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, n)}) for n in DISTINCT
+            graphql_body(queries.PEER_ONE_EVENT, {"id": ids.native(Source.LOOP_CALL, n)}) for n in distinct_ids(ids)
         ]
         out += [
             # The herd twice: with nothing kept (its upstream in-flight deduplication only, as ours at
@@ -652,7 +661,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loop-ms", type=float, help="Loop Live's added latency (default --latency-ms)")
     parser.add_argument("--streamloop-ms", type=float, help="Streamloop's added latency (default --latency-ms)")
     parser.add_argument("--livepush-ms", type=float, help="Livepush's added latency (default --latency-ms)")
-    parser.add_argument("--count", type=int, default=40, help="events seeded per source (at least 16; default 40)")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=120,
+        help="events seeded per source (at least 16; default 120: the distinct-id scenarios cycle through all but"
+        " the first 8, which should be more than the top concurrency)",
+    )
     parser.add_argument("--fan-out-requests", type=int, help="creates timed per fan-out series (default 40; quick 10)")
     parser.add_argument("--no-peer", action="store_true", help="leave the peer out")
     parser.add_argument("--output", type=Path, default=RESULTS / "bench.json")
