@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +61,8 @@ INDEX_GRACE = timedelta(seconds=1)
 _UNKNOWN = object()
 #: how many times a lookup after an interrupted create looks again when another operation claimed its find
 LOOKUPS = 3
+#: a target's create, its vendor request built, sent when called (`SourceAdapter.create_sender`)
+Sender = Callable[[], Awaitable[Event]]
 #: how long a target's outcome waits for the outcomes of targets still out to land, so that outcomes landing
 #: close together go in one journal write (the last outcome never waits: no target is out then)
 COALESCE_SECONDS = 0.003
@@ -174,9 +176,11 @@ class OperationRunner:
             # No vendor is called until both landed; an entry whose key another operation holds is
             # discarded, and one found abandoned runs only once its key is known to be its own
             # (`_holds_its_key`), so that one key still makes one operation.
-            claimed, begun = await asyncio.gather(
+            writing = asyncio.gather(
                 self.store.idempotency.claim_record(key[0], key[1], operation_id), begin, return_exceptions=True
             )
+            senders = await self._build_while(writing, operation_id, bodies)
+            claimed, begun = await writing
             if isinstance(claimed, BaseException):
                 if isinstance(begun, Operation):
                     # The entry is written, and whether its key is bound to it is not known: a retry with
@@ -195,7 +199,9 @@ class OperationRunner:
                 operation = await self.wait_until_done(claimed.operation_id, lease, caller, idempotency_key)
                 return OperationOutcome(operation, replayed=True)
         else:
-            begun = await _result_of(begin)
+            written = asyncio.ensure_future(_result_of(begin))
+            senders = await self._build_while(written, operation_id, bodies)
+            begun = await written
         if isinstance(begun, OperationNotStarted):
             # Known never to exist, so no vendor was called: the key must not stay bound to it.
             if idempotency_key:
@@ -212,7 +218,24 @@ class OperationRunner:
         operation = begun
         created: dict[Source, Event] = {}
         plan = dict.fromkeys(bodies, False)  # nothing was sent yet: nothing to look for
-        return OperationOutcome(await self._run(operation, plan, created=created), created=created)
+        return OperationOutcome(await self._run(operation, plan, created=created, senders=senders), created=created)
+
+    async def _build_while(
+        self, write: asyncio.Future[Any], operation_id: str, bodies: dict[Source, dict[str, Any]]
+    ) -> dict[Source, Sender | Exception]:
+        """Each target's vendor request, built (checked, serialized) while `write` is in flight: the vendors
+        are called the moment it lands, never before. A request that cannot be built fails its target when
+        it runs, as the create would have."""
+        await asyncio.sleep(0)  # the write goes out first; its round trip is what the building hides in
+        senders: dict[Source, Sender | Exception] = {}
+        for source, body in bodies.items():
+            try:
+                senders[source] = self.adapter(source).create_sender(
+                    body, idempotency_key=vendor_idempotency_key(operation_id, source)
+                )
+            except Exception as error:
+                senders[source] = error
+        return senders
 
     async def retry(self, operation_id: str) -> Operation:
         """Run an operation's failed targets again (and the pending ones of an operation whose runner
@@ -388,8 +411,10 @@ class OperationRunner:
         plan: dict[Source, bool],
         *,
         created: dict[Source, Event] | None = None,
+        senders: dict[Source, Sender | Exception] | None = None,
     ) -> Operation:
-        """Run the targets of `plan`, each looked for first where `plan` says its outcome is unknown."""
+        """Run the targets of `plan`, each looked for first where `plan` says its outcome is unknown (and
+        sent with its request of `senders`, built already, where it has one)."""
         if created is None:
             created = {}
         #: when each target's vendor answered with its object
@@ -401,7 +426,9 @@ class OperationRunner:
             record.attempts += 1
             made: Event | None = None
             try:
-                event, to_claim = await self._create_once(operation, record, look_first=plan[source])
+                event, to_claim = await self._create_once(
+                    operation, record, look_first=plan[source], sender=(senders or {}).get(source)
+                )
                 answered_at[source] = utcnow()
             except VendorError as error:
                 record.state, record.failure = TargetState.FAILED, failure_of(error)
@@ -440,7 +467,9 @@ class OperationRunner:
             return journaled
         return operation
 
-    async def _create_once(self, operation: Operation, record: TargetRecord, *, look_first: bool) -> tuple[Event, bool]:
+    async def _create_once(
+        self, operation: Operation, record: TargetRecord, *, look_first: bool, sender: Sender | Exception | None = None
+    ) -> tuple[Event, bool]:
         """Create the target's object, unless an earlier attempt may have: then look for it first. Returns
         the object, and whether it is still to be claimed with its outcome (see `_OutcomeWriter`).
 
@@ -471,10 +500,13 @@ class OperationRunner:
                 if await claims.claim(record.source, found.native_id, operation.id):
                     return found, False
                 # Another operation claimed it between the look and the claim: it is theirs; look again.
-        event = await adapter.create(
-            record.request, idempotency_key=vendor_idempotency_key(operation.id, record.source)
-        )
-        return event, adapter.finds_by_likeness
+        if isinstance(sender, Exception):
+            raise sender
+        if sender is None:
+            sender = adapter.create_sender(
+                record.request, idempotency_key=vendor_idempotency_key(operation.id, record.source)
+            )
+        return await sender(), adapter.finds_by_likeness
 
 
 class _OutcomeWriter:

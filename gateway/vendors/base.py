@@ -167,10 +167,41 @@ class VendorClient:
         was unreachable, slow or overloaded; any other write is sent once, since sending it again could
         make a second object. The circuit breaker refuses calls, without sending them, while it is open.
         """
+        call, identity = self._build(method, route, path, json, params, headers)
+        if method == "GET" and self.settings.deduplicate_reads:
+            key = read_key(method, str(call.url), params, identity)
+            shared, joined = self.in_flight.share(key, lambda: self._send(call))
+            if joined and self.saved_observer is not None:
+                self.saved_observer(self.vendor, method, route)
+            return await shared
+        return await self._send(call)
+
+    def prepare(
+        self,
+        method: str,
+        route: str,
+        *,
+        path: Mapping[str, str] | None = None,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Call:
+        """The call `request` makes, built (URL, headers, serialized body) but not sent: `send` sends it."""
+        return self._build(method, route, path, json, params, headers)[0]
+
+    def _build(
+        self,
+        method: str,
+        route: str,
+        path: Mapping[str, str] | None,
+        json: Any,
+        params: Mapping[str, str | int] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[Call, dict[str, str]]:
         if not self.configured:
             raise VendorNotConfigured(self.vendor, f"{self.vendor.value} is not configured")
         url = URL(self._base + (route.format_map(self._path_values(path)) if path else route), encoded=True)
-        # What identifies the read (credentials and the caller's own headers) is kept apart from what only
+        # What identifies a read (credentials and the caller's own headers) is kept apart from what only
         # traces it, so that two requests' reads of one object are the same read.
         identity = self.auth_headers()
         if headers:
@@ -181,13 +212,10 @@ class VendorClient:
         if json is not None:
             body = orjson.dumps(json)
             all_headers["Content-Type"] = "application/json"
-        call = Call(method, route, url, body, params, all_headers)
-        if method == "GET" and self.settings.deduplicate_reads:
-            key = read_key(method, str(url), params, identity)
-            shared, joined = self.in_flight.share(key, lambda: self._send(call))
-            if joined and self.saved_observer is not None:
-                self.saved_observer(self.vendor, method, route)
-            return await shared
+        return Call(method, route, url, body, params, all_headers), identity
+
+    async def send(self, call: Call) -> VendorResponse:
+        """Send a call built by `prepare` (a write: reads go through `request`, which shares them)."""
         return await self._send(call)
 
     async def _send(self, call: Call) -> VendorResponse:
@@ -559,6 +587,12 @@ class SourceAdapter(ABC):
 
     async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
         """Create the object `body` describes; `idempotency_key` goes to vendors that de-duplicate by it."""
+        return await self.create_sender(body, idempotency_key=idempotency_key)()
+
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
+        """`create(body)` with its request built now (checked, serialized) and sent when the result is
+        called, so that the building can be done while something else is in flight. Raises, before
+        anything is sent, what `create` would raise before sending."""
         raise self.unsupported("be created")
 
     async def find_created(

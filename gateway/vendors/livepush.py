@@ -8,7 +8,7 @@ A stream's `zone` is an id string in the create answer and an object everywhere 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -18,6 +18,7 @@ from multidict import CIMultiDictProxy
 from gateway.errors import VendorConflict, VendorError, VendorNotFound, VendorRejected
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
+    Call,
     ClaimedElsewhere,
     CreateSpec,
     Page,
@@ -158,8 +159,13 @@ class LivepushClient(VendorClient):
         return self.parse(LivepushStreamList, resp.data).root
 
     async def create_stream(self, category: StreamCategory, name: str) -> LivepushStream:
-        resp = await self.request("POST", "/streams", json={"category": category, "name": name})
-        return self.parse(LivepushStream, resp.data)
+        return await self.send_create_stream(self.create_stream_request(category, name))
+
+    def create_stream_request(self, category: StreamCategory, name: str) -> Call:
+        return self.prepare("POST", "/streams", json={"category": category, "name": name})
+
+    async def send_create_stream(self, call: Call) -> LivepushStream:
+        return self.parse(LivepushStream, (await self.send(call)).data)
 
     async def get_stream(self, stream_id: str) -> LivepushStream:
         resp = await self.request("GET", "/streams/{id}", path={"id": stream_id})
@@ -257,10 +263,15 @@ class LivepushStreamAdapter(SourceAdapter):
         request = self.contract.check(LivepushCreateStreamRequest, options | given(name=spec.title))
         return request.model_dump(mode="json")
 
-    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
         # Livepush takes no idempotency key; `find_created` looks for the stream by name instead.
         request = self.contract.check(LivepushCreateStreamRequest, body)
-        return normalize_stream(await self.client.create_stream(request.category, request.name))
+        call = self.client.create_stream_request(request.category, request.name)
+
+        async def send() -> Event:
+            return normalize_stream(await self.client.send_create_stream(call))
+
+        return send
 
     async def find_created(
         self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere

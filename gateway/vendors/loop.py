@@ -8,7 +8,7 @@ provider is not configured (not that Loop is down), a 502 that the provider fail
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, get_args
 
@@ -20,6 +20,7 @@ from gateway.errors import BadUserInput, UnsupportedByVendor, VendorConflict, Ve
 from gateway.model import Event, Recording, Source, Status, Vendor
 from gateway.vendors.base import (
     OPERATION_METADATA_KEY,
+    Call,
     ClaimedElsewhere,
     CreateSpec,
     EventChanges,
@@ -233,13 +234,27 @@ class LoopClient(VendorClient):
         scheduled_at: datetime | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> LoopCall:
+        return await self.send_create_call(
+            self.create_call_request(host_user_id, title, scheduled_at=scheduled_at, metadata=metadata)
+        )
+
+    def create_call_request(
+        self,
+        host_user_id: str,
+        title: str,
+        *,
+        scheduled_at: datetime | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Call:
         body: dict[str, Any] = {"host_user_id": host_user_id, "title": title}
         if scheduled_at is not None:
             body["scheduled_at"] = _iso(scheduled_at)
         if metadata is not None:
             body["metadata"] = metadata
-        resp = await self.request("POST", "/v1/live/calls", json=body)
-        return self.parse(LoopCall, resp.data)
+        return self.prepare("POST", "/v1/live/calls", json=body)
+
+    async def send_create_call(self, call: Call) -> LoopCall:
+        return self.parse(LoopCall, (await self.send(call)).data)
 
     async def get_call(self, call_id: str) -> LoopCallDetail:
         resp = await self.request("GET", "/v1/live/calls/{id}", path={"id": call_id})
@@ -262,6 +277,23 @@ class LoopClient(VendorClient):
         kind: SessionKind | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> LoopSession:
+        return await self.send_create_session(
+            self.create_session_request(
+                host_id, brand_id, title, scheduled_at, max_participants, kind=kind, metadata=metadata
+            )
+        )
+
+    def create_session_request(
+        self,
+        host_id: str,
+        brand_id: str,
+        title: str,
+        scheduled_at: datetime,
+        max_participants: int,
+        *,
+        kind: SessionKind | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Call:
         body: dict[str, Any] = {
             "host_id": host_id,
             "brand_id": brand_id,
@@ -273,8 +305,10 @@ class LoopClient(VendorClient):
             body["kind"] = kind
         if metadata is not None:
             body["metadata"] = metadata
-        resp = await self.request("POST", "/v1/sessions", json=body)
-        return self.parse(LoopSession, resp.data)
+        return self.prepare("POST", "/v1/sessions", json=body)
+
+    async def send_create_session(self, call: Call) -> LoopSession:
+        return self.parse(LoopSession, (await self.send(call)).data)
 
     async def get_session(self, session_id: str) -> LoopSession:
         resp = await self.request("GET", "/v1/sessions/{id}", path={"id": session_id})
@@ -441,13 +475,17 @@ class LoopCallAdapter(SourceAdapter):
         )
         return self.contract.check(LoopCallRequest, data, renamed=renamed).model_dump(mode="json")
 
-    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
         # Loop takes no idempotency key; the operation id rides in the call's metadata instead.
         request = self.contract.check(LoopCallRequest, body)
-        call = await self.client.create_call(
+        call = self.client.create_call_request(
             request.host_user_id, request.title, scheduled_at=request.scheduled_at, metadata=request.metadata
         )
-        return normalize_call(call)
+
+        async def send() -> Event:
+            return normalize_call(await self.client.send_create_call(call))
+
+        return send
 
     async def find_created(
         self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere
@@ -491,10 +529,10 @@ class LoopSessionAdapter(SourceAdapter):
         )
         return self.contract.check(LoopSessionRequest, data, renamed=renamed).model_dump(mode="json")
 
-    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
         # Loop takes no idempotency key; `find_created` finds the session by the operation id in metadata.
         request = self.contract.check(LoopSessionRequest, body)
-        session = await self.client.create_session(
+        call = self.client.create_session_request(
             request.host_id,
             request.brand_id,
             request.title,
@@ -503,7 +541,11 @@ class LoopSessionAdapter(SourceAdapter):
             kind=request.kind,
             metadata=request.metadata,
         )
-        return normalize_session(session)
+
+        async def send() -> Event:
+            return normalize_session(await self.client.send_create_session(call))
+
+        return send
 
     async def find_created(
         self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere

@@ -8,7 +8,7 @@ PATCH take an `Idempotency-Key` and a replayed answer carries `Idempotency-Repla
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -31,6 +31,7 @@ from gateway.errors import (
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
     IDEMPOTENCY_HEADER,
+    Call,
     ClaimedElsewhere,
     CreateSpec,
     EventChanges,
@@ -262,7 +263,13 @@ class StreamloopClient(VendorClient):
         return {IDEMPOTENCY_HEADER: key} if key else None
 
     async def create_stream(self, body: StreamBody, *, idempotency_key: str | None = None) -> StreamloopWrite:
-        resp = await self.request("POST", "/streams", json=_body(body), headers=self._idempotency(idempotency_key))
+        return await self.send_create_stream(self.create_stream_request(body, idempotency_key=idempotency_key))
+
+    def create_stream_request(self, body: StreamBody, *, idempotency_key: str | None = None) -> Call:
+        return self.prepare("POST", "/streams", json=_body(body), headers=self._idempotency(idempotency_key))
+
+    async def send_create_stream(self, call: Call) -> StreamloopWrite:
+        resp = await self.send(call)
         return self._write(resp.data, resp.headers)
 
     async def list_streams(self, *, limit: int = 100, cursor: str | None = None) -> StreamloopStreamList:
@@ -381,10 +388,14 @@ class StreamloopStreamAdapter(SourceAdapter):
         )
         return self.contract.check(StreamloopCreateRequest, data).to_wire()
 
-    async def create(self, body: dict[str, Any], *, idempotency_key: str) -> Event:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
         # The body goes out exactly as journaled: a replay matches only the same body under the same key.
-        written = await self.client.create_stream(body, idempotency_key=idempotency_key)
-        return normalize_stream(written.stream)
+        call = self.client.create_stream_request(body, idempotency_key=idempotency_key)
+
+        async def send() -> Event:
+            return normalize_stream((await self.client.send_create_stream(call)).stream)
+
+        return send
 
     async def find_created(
         self, body: dict[str, Any], *, operation_id: str, since: datetime, taken: ClaimedElsewhere
