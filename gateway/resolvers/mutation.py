@@ -53,9 +53,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: each target input type's field names, looked up once
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(target: Any) -> dict[str, Any]:
+    """A target input's fields, one level deep: the inputs hold no nested input types, so the deep copy
+    `dataclasses.asdict` makes of each value is work for nothing (`_plain` copies the lists)."""
+    names = _FIELD_NAMES.get(type(target))
+    if names is None:
+        names = _FIELD_NAMES[type(target)] = tuple(f.name for f in dataclasses.fields(target))
+    return {name: getattr(target, name) for name in names}
+
+
 def to_create_request(given: CreateLiveEventInput) -> CreateRequest:
     targets = {
-        source: _plain(dataclasses.asdict(target))
+        source: _plain(_fields_of(target))
         for name, source in TARGET_SOURCES.items()
         if (target := getattr(given.targets, name)) is not None
     }
