@@ -226,7 +226,13 @@ class OperationRunner:
         """Each target's vendor request, built (checked, serialized) while `write` is in flight: the vendors
         are called the moment it lands, never before. A request that cannot be built fails its target when
         it runs, as the create would have."""
-        await asyncio.sleep(0)  # the write goes out first; its round trip is what the building hides in
+        try:
+            await asyncio.sleep(0)  # the write goes out first; its round trip is what the building hides in
+        except asyncio.CancelledError:
+            # The create was cancelled before it awaited the write: the write goes with it, as it would had
+            # the create awaited it directly (and its outcome is not left for nobody to retrieve).
+            write.cancel()
+            raise
         senders: dict[Source, Sender | Exception] = {}
         for source, body in bodies.items():
             try:

@@ -173,3 +173,15 @@ async def test_a_create_answered_is_finished_in_the_journal(sim: Sim, gateway: G
     journal = [doc async for doc in gateway.services.store.journal.collection.find({})]
     assert [doc["state"] for doc in journal] == ["DONE"] * 3
     assert all(target["state"] == "SUCCEEDED" for doc in journal for target in doc["targets"].values())
+
+
+async def test_a_create_cancelled_while_its_entry_is_written_takes_the_write_with_it(gateway: Gateway) -> None:
+    """Cancelled at the step that lets the journal insert go out before the vendor requests are built, a
+    create does not leave the insert running with nobody to await it: it is cancelled with the create."""
+    write: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    building = asyncio.create_task(gateway.services.operations._build_while(write, "op-cancelled", {}))
+    await asyncio.sleep(0)  # the task is at its step now
+    building.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await building
+    assert write.cancelled()
