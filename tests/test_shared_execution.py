@@ -7,7 +7,8 @@ document the caller may not run."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -56,6 +57,26 @@ def stream_id(ids: dict[Source, list[str]], n: int = 0) -> str:
     return encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][n])
 
 
+@contextlib.asynccontextmanager
+async def cold_gateway(
+    sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings], **overrides: Any
+) -> AsyncIterator[tuple[Gateway, str]]:
+    """A gateway whose reads are all cold, and the global id of a seeded Streamloop stream to read."""
+    ids = await seed(sim, 2)
+    async with make_gateway(**cold(settings_for), **overrides) as gw:
+        yield gw, stream_id(ids)
+
+
+async def first_then_waiters(
+    gw: Gateway, one: str, waiters: int = 4
+) -> tuple[tuple[int, str | None, dict[str, Any]], list[tuple[int, str | None, dict[str, Any]]]]:
+    """One read of `one` executing (the vendor is slow), then `waiters` identical reads that come meanwhile."""
+    first = asyncio.ensure_future(ask(gw, ONE, {"id": one}))
+    await asyncio.sleep(0.1)  # the first is executing
+    answers = await asyncio.gather(*(ask(gw, ONE, {"id": one}) for _ in range(waiters)))
+    return await first, answers
+
+
 async def test_identical_queries_in_flight_share_one_execution_and_one_vendor_call_though_nothing_is_kept(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
@@ -95,9 +116,7 @@ async def test_identical_queries_in_flight_share_one_execution_and_one_vendor_ca
 async def test_a_shared_answer_carries_the_status_and_headers_a_lone_request_gets(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
-    ids = await seed(sim, 2)
-    one = stream_id(ids)
-    async with make_gateway(**cold(settings_for)) as gw:
+    async with cold_gateway(sim, make_gateway, settings_for) as (gw, one):
         await sim.control("POST", "faults", {"streamloop": {"latency_ms": 300}})
         params = {"query": ONE, "variables": orjson.dumps({"id": one}).decode()}
 
@@ -124,16 +143,11 @@ async def test_a_shared_answer_carries_the_status_and_headers_a_lone_request_get
 async def test_an_answer_with_errors_is_not_shared_each_waiter_executes_its_own(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
-    ids = await seed(sim, 2)
-    one = stream_id(ids)
-    async with make_gateway(**cold(settings_for)) as gw:
+    async with cold_gateway(sim, make_gateway, settings_for) as (gw, one):
         await sim.control("POST", "faults", {"streamloop": {"latency_ms": 300, "error_burst": 1, "error_status": 503}})
         await reset_counts(sim)
         ran = await executions(gw)
-        first = asyncio.ensure_future(ask(gw, ONE, {"id": one}))
-        await asyncio.sleep(0.1)  # the first is executing (the vendor takes 300 ms)
-        answers = await asyncio.gather(*(ask(gw, ONE, {"id": one}) for _ in range(4)))
-        _, first_status, first_body = await first
+        (_, first_status, first_body), answers = await first_then_waiters(gw, one)
         assert first_status == "MISS" and first_body["errors"][0]["extensions"]["code"] == "VENDOR_UNAVAILABLE"
         # The four waited, were not given the error, and executed: together (their vendor read shared in flight).
         assert [status for _, status, _ in answers] == ["MISS"] * 4
@@ -146,18 +160,13 @@ async def test_an_answer_with_errors_is_not_shared_each_waiter_executes_its_own(
 async def test_an_answer_that_read_a_stale_copy_is_not_shared(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
-    ids = await seed(sim, 2)
-    one = stream_id(ids)
-    async with make_gateway(**cold(settings_for)) as gw:
+    async with cold_gateway(sim, make_gateway, settings_for) as (gw, one):
         await ask(gw, ONE, {"id": one})  # a copy in MongoDB, for when the vendor fails
         await gw.services.store.events.settled()
         await sim.control("POST", "faults", {"streamloop": {"latency_ms": 300, "error_burst": 1, "error_status": 503}})
         await reset_counts(sim)
         ran = await executions(gw)
-        first = asyncio.ensure_future(ask(gw, ONE, {"id": one}))
-        await asyncio.sleep(0.1)
-        answers = await asyncio.gather(*(ask(gw, ONE, {"id": one}) for _ in range(4)))
-        _, first_status, first_body = await first
+        (_, first_status, first_body), answers = await first_then_waiters(gw, one)
         # The vendor failed the first: it answered the stale copy, without an error, and kept it to itself.
         assert first_status == "MISS" and "errors" not in first_body
         assert first_body["data"]["liveEvent"]["freshness"]["stale"] is True
@@ -170,10 +179,8 @@ async def test_an_answer_that_read_a_stale_copy_is_not_shared(
 async def test_a_client_that_goes_away_cancels_nothing_for_the_others(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
-    ids = await seed(sim, 2)
-    one = stream_id(ids)
     # The test server cancels a handler whose client went away (production's does not): the harder case.
-    async with make_gateway(**cold(settings_for)) as gw:
+    async with cold_gateway(sim, make_gateway, settings_for) as (gw, one):
         await sim.control("POST", "faults", {"streamloop": {"latency_ms": 400}})
         await reset_counts(sim)
         ran = await executions(gw)
@@ -249,9 +256,8 @@ async def test_a_kept_answer_is_not_given_to_a_caller_who_may_not_run_its_docume
 async def test_an_execution_holds_its_waiters_no_longer_than_the_coalesce_wait(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
-    ids = await seed(sim, 2)
-    one = stream_id(ids)
-    async with make_gateway(response_cache=ResponseCacheSettings(coalesce_wait=0.1), **cold(settings_for)) as gw:
+    waiting = ResponseCacheSettings(coalesce_wait=0.1)
+    async with cold_gateway(sim, make_gateway, settings_for, response_cache=waiting) as (gw, one):
         await sim.control("POST", "faults", {"streamloop": {"latency_ms": 500}})
         await reset_counts(sim)
         ran = await executions(gw)
