@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from strawberry.extensions import SchemaExtension
 
@@ -19,6 +18,7 @@ from gateway.model import Vendor
 from gateway.shared_limits import SharedLimit
 from gateway.store.ratelimits import SharedWindows
 from gateway.vendors.base import vendor_call_spender
+from gateway.window_storage import LoopMemoryStorage
 
 
 class CallerRateLimit:
@@ -26,7 +26,7 @@ class CallerRateLimit:
 
     def __init__(self, limit: str, counted: str = "requests") -> None:
         self._item: RateLimitItem | None = parse(limit) if limit else None
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(LoopMemoryStorage())
         #: what is counted, for the message (`requests`, `vendor calls`)
         self.counted = counted
         self._shared: SharedLimit | None = None

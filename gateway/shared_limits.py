@@ -14,12 +14,12 @@ import math
 import time
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pymongo.errors import PyMongoError
 
 from gateway.errors import StoreUnavailable
 from gateway.store.ratelimits import BUCKETS, SharedWindows, Verdict
+from gateway.window_storage import LoopMemoryStorage
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class SharedLimit:
         self._taking: dict[str, asyncio.Future[None]] = {}
         #: keys refused, until when: nothing counted can leave the window before (a refusal costs no round trip)
         self._refused: dict[str, float] = {}
-        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._fallback = MovingWindowRateLimiter(LoopMemoryStorage())
         #: round trips made to MongoDB, for tests and metrics
         self.round_trips = 0
 
