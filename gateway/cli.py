@@ -17,7 +17,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -29,6 +29,9 @@ from gateway.graphiql import FIRST_QUERY
 from gateway.observability import configure_logging
 from gateway.server import check_port_free, serve_until_signalled, serving, until_signalled
 from gateway.settings import ConfigurationError, LivepushSettings, LoopSettings, Role, Settings, StreamloopSettings
+
+if TYPE_CHECKING:
+    from pymongo import AsyncMongoClient
 
 log = logging.getLogger(__name__)
 
@@ -476,12 +479,24 @@ async def mongodb_for_demo(settings: Settings) -> AsyncIterator[str]:
         await asyncio.to_thread(server.stop)
 
 
+def mongo_client(uri: str, answer_within: float, failed_to: str) -> AsyncMongoClient[dict[str, Any]] | None:
+    """A client for `uri` that waits `answer_within` seconds for the server; None (said on stderr, after
+    `failed_to`) when the URI cannot be used."""
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
+
+    try:
+        return AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=max(1, int(answer_within * 1000)))
+    except (PyMongoError, ValueError) as error:  # a port that is not a number is a plain ValueError
+        print(f"{failed_to} --uri is not a MongoDB URI we can use: {error}", file=sys.stderr)
+        return None
+
+
 async def run_check_store(uri: str | None, answer_within: float = 5.0) -> int:
     """Print the conformance checks' table for the server at `uri`; 0 when every check holds, 1 when one
     does not, 2 when the server does not answer within `answer_within` seconds.
 
     Each check works in a scratch database of its own (`lgw_conformance_*`), dropped afterwards."""
-    from pymongo import AsyncMongoClient
     from pymongo.errors import PyMongoError
 
     from gateway.app import driver_reason
@@ -499,12 +514,8 @@ async def run_check_store(uri: str | None, answer_within: float = 5.0) -> int:
             stack.push_async_callback(asyncio.to_thread, server.stop)
             uri = server.uri
             print("checking a fresh embedded server (nx-27017)")
-        try:
-            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-                uri, tz_aware=True, serverSelectionTimeoutMS=max(1, int(answer_within * 1000))
-            )
-        except (PyMongoError, ValueError) as error:  # a port that is not a number is a plain ValueError
-            print(f"live-gateway check-store: --uri is not a MongoDB URI we can use: {error}", file=sys.stderr)
+        client = mongo_client(uri, answer_within, "live-gateway check-store:")
+        if client is None:
             return 1
         stack.push_async_callback(client.close)
         try:
@@ -527,7 +538,6 @@ async def push_documents(path: Path, uri: str | None) -> int:
 
     Each is checked against the schema first: nothing is stored when any of them would not run."""
     from graphql import GraphQLError, parse, validate
-    from pymongo import AsyncMongoClient
     from pymongo.errors import PyMongoError
 
     from gateway.app import driver_reason, redact_uri
@@ -560,12 +570,8 @@ async def push_documents(path: Path, uri: str | None) -> int:
         print(f"{failed_to} {path}: nothing pushed, {len(problems)} document error(s)", file=sys.stderr)
         return 1
     wait = settings.mongodb_connect_timeout
-    try:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=max(1, int(wait * 1000))
-        )
-    except (PyMongoError, ValueError) as exc:  # a port that is not a number is a plain ValueError
-        print(f"{failed_to} --uri is not a MongoDB URI we can use: {exc}", file=sys.stderr)
+    client = mongo_client(uri, wait, failed_to)
+    if client is None:
         return 1
     try:
         store = Documents(client[settings.mongodb_database])

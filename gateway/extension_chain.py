@@ -147,20 +147,38 @@ def _leave_sync(entered: list[_Started], error: BaseException | None) -> None:
     is thrown into each; one that handles it ends it for those left after it, one that raises replaces it."""
     for hook in reversed(entered):
         assert isinstance(hook, Generator)
-        try:
-            if error is None:
-                next(hook)
-            else:
-                hook.throw(error)
-        except StopIteration:
-            error = None
-            continue
-        except BaseException as raised:
-            error = raised
-            continue
-        raise RuntimeError(f"the hook {hook!r} yielded more than once")
+        error = _resumed(hook, error)
     if error is not None:
         raise error
+
+
+def _resumed(hook: Generator[None, None, None], error: BaseException | None) -> BaseException | None:
+    """The error left once `hook` is resumed for the last time with `error` (None: it ended quietly, or it
+    handled `error`)."""
+    try:
+        if error is None:
+            next(hook)
+        else:
+            hook.throw(error)
+    except StopIteration:
+        return None
+    except BaseException as raised:
+        return raised
+    raise RuntimeError(f"the hook {hook!r} yielded more than once")
+
+
+async def _resumed_async(hook: AsyncGenerator[None, None], error: BaseException | None) -> BaseException | None:
+    """`_resumed`, for a hook that is an async generator."""
+    try:
+        if error is None:
+            await hook.__anext__()
+        else:
+            await hook.athrow(error)
+    except StopAsyncIteration:
+        return None
+    except BaseException as raised:
+        return raised
+    raise RuntimeError(f"the hook {hook!r} yielded more than once")
 
 
 async def _enter_async(hooks: list[_Started]) -> list[_Started]:
@@ -179,23 +197,8 @@ async def _enter_async(hooks: list[_Started]) -> list[_Started]:
 
 
 async def _leave_async(entered: list[_Started], error: BaseException | None) -> None:
+    """`_leave_sync`, where a hook may be an async generator."""
     for hook in reversed(entered):
-        try:
-            if isinstance(hook, AsyncGenerator):
-                if error is None:
-                    await hook.__anext__()
-                else:
-                    await hook.athrow(error)
-            elif error is None:
-                next(hook)
-            else:
-                hook.throw(error)
-        except (StopIteration, StopAsyncIteration):
-            error = None
-            continue
-        except BaseException as raised:
-            error = raised
-            continue
-        raise RuntimeError(f"the hook {hook!r} yielded more than once")
+        error = await _resumed_async(hook, error) if isinstance(hook, AsyncGenerator) else _resumed(hook, error)
     if error is not None:
         raise error

@@ -281,7 +281,6 @@ class ResponseCache:
         self._cleared = 0
         self.hits = 0
         self.misses = 0
-        self.shared = 0
         #: the executions in flight, each awaited by the identical requests that came meanwhile
         self._in_flight: dict[CacheKey, InFlight] = {}
 
@@ -385,10 +384,7 @@ class ResponseCache:
             flight.timer = loop.call_at(flight.began + self.settings.coalesce_wait, self._release, key, flight, None)
         waiter: asyncio.Future[Shared | None] = loop.create_future()
         flight.waiters.append(waiter)
-        shared = await waiter
-        if shared is not None:
-            self.shared += 1
-        return shared
+        return await waiter
 
     def begin(self, key: CacheKey) -> InFlight | None:
         """Notes an execution of `key` in flight, whose answer `end` gives to the identical requests that

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
+from aiodataloader import DataLoader
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -337,48 +338,6 @@ class _Write:
         return _Write(later.id, event, later.fetched_at)
 
 
-class _ReadsById:
-    """Reads of stored events by `_id`, gathered: the ids every caller asks for in one turn of the event loop
-    are read in one `$in` find, sent once that turn is over, so that concurrent requests' cache reads cost
-    MongoDB one command rather than one each."""
-
-    def __init__(self, events: Collection) -> None:
-        self._events = events
-        self._ids: set[str] = set()
-        self._waiters: list[tuple[list[str], asyncio.Future[list[Document]]]] = []
-
-    async def read(self, ids: list[str]) -> list[Document]:
-        """The stored documents among `ids` (`_READ_PROJECTION`)."""
-        waiter: asyncio.Future[list[Document]] = asyncio.get_running_loop().create_future()
-        if not self._waiters:
-            asyncio.get_running_loop().call_soon(self._send)
-        self._ids.update(ids)
-        self._waiters.append((ids, waiter))
-        return await waiter
-
-    def _send(self) -> None:
-        ids, waiters = self._ids, self._waiters
-        self._ids, self._waiters = set(), []
-        task = asyncio.ensure_future(self._events.find({"_id": {"$in": sorted(ids)}}, _READ_PROJECTION).to_list())
-        task.add_done_callback(lambda done: self._answer(done, waiters))
-
-    @staticmethod
-    def _answer(
-        done: asyncio.Future[list[Document]], waiters: list[tuple[list[str], asyncio.Future[list[Document]]]]
-    ) -> None:
-        error = None if done.cancelled() else done.exception()
-        by_id = {} if done.cancelled() or error is not None else {doc["_id"]: doc for doc in done.result()}
-        for ids, waiter in waiters:
-            if waiter.done():  # its caller gave up
-                continue
-            if done.cancelled():
-                waiter.cancel()
-            elif error is not None:
-                waiter.set_exception(error)
-            else:
-                waiter.set_result([by_id[_id] for _id in ids if _id in by_id])
-
-
 class EventStore:
     """The events collection.
 
@@ -418,8 +377,9 @@ class EventStore:
         #: told of each event this process is about to write, as the write is queued or begun (what this
         #: replica keeps made from the event is not to be given again)
         self.on_write: Callable[[Event], None] | None = None
-        #: reads by id of concurrent callers, gathered into one `find`
-        self._reads = _ReadsById(self._events)
+        #: reads by id of concurrent callers: the ids asked for in one turn of the event loop are read in one
+        #: `$in` find, so that concurrent requests' cache reads cost MongoDB one command rather than one each
+        self._reads: DataLoader | None = None
         #: what each event this process swapped last was left as (revision, answer time, digest, watched
         #: fields), by `_id`: the next write of it swaps over that without reading it first. Should another
         #: writer have moved it on meanwhile, the swap's revision no longer matches, and it is read again.
@@ -529,12 +489,27 @@ class EventStore:
         if not unknown:
             return found
         generation = self.memo.generation
-        for doc in await self._reads.read(unknown):
+        for doc in await self._reader().load_many(unknown):
+            if doc is None:
+                continue
             event, fetched_at = _read_event(doc)
             found[(event.source, event.native_id)] = CachedEvent(event=event, fetched_at=fetched_at)
         for _id in unknown:
             self.memo.put(("event", _id), found.get(wanted[_id], _ABSENT), generation)
         return found
+
+    def _reader(self) -> DataLoader:
+        """The loader of stored events by `_id`, for the running event loop (a DataLoader is bound to one)."""
+        loop = asyncio.get_running_loop()
+        if self._reads is None or self._reads.loop is not loop:
+            self._reads = DataLoader(self._find_by_ids, cache=False, loop=loop)
+        return self._reads
+
+    async def _find_by_ids(self, ids: Sequence[str]) -> list[Document | None]:
+        by_id = {
+            doc["_id"]: doc async for doc in self._events.find({"_id": {"$in": sorted(set(ids))}}, _READ_PROJECTION)
+        }
+        return [by_id.get(_id) for _id in ids]
 
     async def put_many(self, events: Sequence[Event], fetched_at: datetime) -> None:
         """Insert or update each event, with the vendor object it came from (`Event.raw`), in one bulk

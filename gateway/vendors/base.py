@@ -522,13 +522,7 @@ class SourceAdapter(ABC):
         list endpoint serves a whole batch in one call overrides this.
         """
         if len(native_ids) == 1:
-            # Awaited in place: a task and a gathering future for one call cost more than the call's own work.
-            try:
-                return [await self.fetch(native_ids[0])]
-            except VendorNotFound:
-                return [None]
-            except VendorError as error:
-                return [error]
+            return [await self.fetch_one(native_ids[0])]
         results = await asyncio.gather(*(self.fetch(i) for i in native_ids), return_exceptions=True)
         out: list[Event | VendorError | None] = []
         for result in results:
@@ -539,6 +533,16 @@ class SourceAdapter(ABC):
             else:
                 raise result
         return out
+
+    async def fetch_one(self, native_id: str) -> Event | VendorError | None:
+        """`fetch`, its failure as a value: awaited in place, since a task and a gathering future for one call
+        cost more than the call's own work."""
+        try:
+            return await self.fetch(native_id)
+        except VendorNotFound:
+            return None
+        except VendorError as error:
+            return error
 
     async def list_page(self, cursor: str | None) -> Page:
         """One page of the vendor's listing, from `cursor` (None: the first page)."""

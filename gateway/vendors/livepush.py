@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import pydantic
 from multidict import CIMultiDictProxy
 
-from gateway.errors import VendorConflict, VendorError, VendorNotFound, VendorRejected
+from gateway.errors import VendorConflict, VendorError, VendorRejected
 from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
     Call,
@@ -234,12 +234,7 @@ class LivepushStreamAdapter(SourceAdapter):
         from its own endpoint, which answers less and also gives `chatId` and `embedId` (the list leaves
         them out)."""
         if len(native_ids) == 1:
-            try:
-                return [await self.fetch(native_ids[0])]
-            except VendorNotFound:
-                return [None]
-            except VendorError as error:
-                return [error]
+            return [await self.fetch_one(native_ids[0])]
         try:
             streams = await self.client.list_streams()
         except VendorError as error:
