@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
 from gateway.errors import GatewayError, StoreUnavailable
+from gateway.executor import Executor
 from gateway.extension_chain import ExtensionChain
 from gateway.limits import QUERY_TOO_COMPLEX, is_limit_error, limit_extensions
 from gateway.observability import OperationMetrics, tracing_extensions
@@ -69,6 +70,26 @@ class ErrorCodes(SchemaExtension):
 
 
 def shape_error(error: GraphQLError, context: Any) -> GraphQLError:
+    try:
+        return _shaped(error, context)
+    finally:
+        # Once the error is coded (and an unexpected one logged), what raised it is not needed: its frames
+        # hold the executor, which holds the error, a cycle that kept the whole request in memory until the
+        # cyclic garbage collector came by.
+        _drop_tracebacks(error)
+
+
+def _drop_tracebacks(error: BaseException | None) -> None:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        if isinstance(error, GraphQLError) and error.original_error is not None:
+            _drop_tracebacks(error.original_error)
+        error = error.__cause__ or error.__context__
+
+
+def _shaped(error: GraphQLError, context: Any) -> GraphQLError:
     original = error.original_error
     if isinstance(original, GatewayError):
         error.extensions = original.extensions()
@@ -176,6 +197,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=[LoopCall, LoopSession, StreamloopStream, LivepushStream],
         # @defer and @stream, answered over multipart/mixed (graphql_http) to clients that accept it.
         config=StrawberryConfig(enable_experimental_incremental_execution=True),
+        execution_context_class=Executor,
         extensions=[
             partial(
                 ExtensionChain,
