@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import OperationDefinitionNode
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from strawberry.extensions import SchemaExtension
@@ -50,6 +50,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # The process's CPU, memory and garbage collector runs (`process_*`, `python_gc_*`), as the default
+        # registry would have them.
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.graphql_requests = Counter(
             "live_gateway_graphql_requests",
             "GraphQL operations, by operation name and outcome (ok, partial, error)",

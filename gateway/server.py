@@ -25,6 +25,7 @@ from typing import cast
 
 from aiohttp import hdrs, web
 
+from gateway.heap import settle_heap
 from gateway.media import JSON, error_document, negotiate
 from gateway.settings import ConfigurationError, LimitSettings
 
@@ -290,6 +291,7 @@ async def serve_until_signalled(
             log.info("operators' listener on %s (/metrics, /readyz)", ops_url)
         from gateway.reload import reload_on_sighup  # the application's modules, loaded only to serve one
 
+        settle_heap()
         stop_reloading = reload_on_sighup(app)
         try:
             received = await until_signalled()
