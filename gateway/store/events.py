@@ -4,8 +4,9 @@ collection `liveEvents` pages over.
 Document shape (collection `events`):
 - `_id`: `"<SOURCE>:<native_id>"`;
 - every `Event.to_doc()` field at the top level;
-- `raw`: the vendor's own object; `fetched_at`: when the vendor was asked (to the millisecond, as BSON
-  keeps dates) and `fetched_us`: the same in integer microseconds since the epoch, the order of answers;
+- `raw`: the vendor's own object; `fetched_us`: when the vendor was asked, in integer microseconds since
+  the epoch, the order of answers; `fetched_at`: when the vendor was asked for what the document says (to
+  the millisecond, as BSON keeps dates): an answer that says the same again moves only `fetched_us`;
 - `rev`: the document's revision, 1 on insert and one more on every write: each write is a
   compare-and-swap on it;
 - `sort_start`: `scheduled_start` to the whole second, or `FAR_FUTURE` when there is none;
@@ -23,7 +24,7 @@ import dataclasses
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -69,6 +70,8 @@ _INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
 _DUPLICATE_KEY = 11000
 #: what a write reads first: the revision to swap, the order of the stored answer, what subscribers watch
 _GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", "digest", *WATCHED), True)
+#: beside a state this process stored itself: the digest of the vendor's object it stored (None: none)
+_RAW_DIGEST = "raw_digest"
 #: rounds of read-and-swap a write makes while other writers keep landing first (each round one of them
 #: lands, so this is only reached under a storm of writes to one event; the newest keeps winning anyway)
 _MAX_SWAPS = 8
@@ -291,6 +294,72 @@ def _compare_and_swap(_id: str, fields: Document, before: Document | None, *, se
 def _revision_after(before: Document | None) -> int:
     """The revision a swap over `before` (None: no document yet) moves the document to."""
     return int((before or {}).get("rev") or 0) + 1
+
+
+def _touch(_id: str, fields: Document, before: Document) -> UpdateOne:
+    """The swap of a write that says what `before`, the stored document, says: only the answer's time and
+    the revision move, as integers, which nx-27017 sets in place (a date would be stored as text, see
+    `FORCE_DOCUMENT_REWRITE`) instead of rewriting the whole document. `fetched_at` keeps the time of
+    the answer that last changed the document. Not an upsert: with the document gone, it lands nowhere
+    (and is then read again and written whole)."""
+    query = {"_id": _id, "source": fields["source"], "native_id": fields["native_id"], "rev": before.get("rev")}
+    return UpdateOne(query, {"$set": {"fetched_us": fields["fetched_us"], "rev": _revision_after(before)}})
+
+
+def _raw_digest(raw: Any) -> str | None:
+    """A digest of the vendor's object (None: the write carries none, and leaves the stored one)."""
+    if raw is None:
+        return None
+    said = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(said, digest_size=12).hexdigest()
+
+
+def _says_the_same(before: Document | None, fields: Document, raw_digest: str | None) -> bool:
+    """Whether a write of `fields` (and a vendor's object of `raw_digest`) over `before`, the state this
+    process stored itself, would change nothing but the answer's time."""
+    if before is None or _RAW_DIGEST not in before or before.get("digest") != fields["digest"]:
+        return False
+    return raw_digest is None or raw_digest == before[_RAW_DIGEST]
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One write's swap in a round: the `$set` it makes, and the stored state it swaps over."""
+
+    write: _Write
+    fields: Document
+    raw_digest: str | None
+    before: Document | None
+    #: only the answer's time moves (`_touch`)
+    touch: bool
+
+    @property
+    def revision(self) -> int:
+        return _revision_after(self.before)
+
+    def update(self) -> UpdateOne:
+        if self.touch:
+            assert self.before is not None
+            return _touch(self.write.id, self.fields, self.before)
+        return _compare_and_swap(self.write.id, self.fields, self.before, sets_extra=_sets_extra(self.write.event))
+
+
+def _missed_touches(attempts: list[_Attempt], beaten: set[int], outcome: Mapping[str, Any]) -> set[int]:
+    """The touches of one bulk write, should any of them have matched no document.
+
+    A touch is no upsert, so one beaten by another writer fails no write: it only matches nothing, and
+    the bulk write's result counts matches, not which. The swaps that matched are those neither beaten
+    nor inserted; the rest of the count is touches. Short of all of them, every touch is read again and
+    lands in a later round (one that did land is then found at its own answer's time, and swapped again).
+    """
+    touches = {index for index, attempt in enumerate(attempts) if attempt.touch}
+    if not touches:
+        return set()
+    inserted = len(outcome.get("upserted") or ())
+    swaps_matched = len(attempts) - len(touches) - len(beaten) - inserted
+    if int(outcome.get("nMatched", 0)) - swaps_matched == len(touches):
+        return set()
+    return touches
 
 
 def _fetched_us(doc: Document) -> int:
@@ -548,68 +617,72 @@ class EventStore:
             if ids:
                 async for doc in self._events.find({"_id": {"$in": ids}}, _GUARD_PROJECTION):
                     stored[doc["_id"]] = doc
-            attempts: list[tuple[_Write, Document, Document | None]] = []
+            attempts: list[_Attempt] = []
             for write in pending:
                 before = stored.get(write.id)
                 if before is not None and _fetched_us(before) > micros(write.fetched_at):
                     continue  # old news: the vendor was asked for the stored copy later
                 # Made here rather than as each write is queued: a burst of write-backs of one event makes one.
-                attempts.append((write, _event_document(write.event, write.fetched_at), before))
+                fields = _event_document(write.event, write.fetched_at)
+                raw_digest = _raw_digest(fields.get("raw"))
+                # Over what this process stored itself, saying the same: only the answer's time moves.
+                touch = round == 0 and _says_the_same(before, fields, raw_digest)
+                attempts.append(_Attempt(write, fields, raw_digest, before, touch))
             if not attempts:
                 break
             beaten: set[int] = set()
             try:
-                await self._events.bulk_write(
-                    [
-                        _compare_and_swap(write.id, fields, before, sets_extra=_sets_extra(write.event))
-                        for write, fields, before in attempts
-                    ],
-                    ordered=False,
-                )
+                result = await self._events.bulk_write([attempt.update() for attempt in attempts], ordered=False)
+                outcome: Mapping[str, Any] = result.bulk_api_result
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
                 if any(error.get("code") != _DUPLICATE_KEY for error in errors):
                     self._forget_known(attempts)
                     raise
                 beaten = {int(error["index"]) for error in errors}
+                outcome = exc.details
             except BaseException:
                 # Whether they landed is unknown (a lost reply): read them before swapping again.
                 self._forget_known(attempts)
                 raise
             finally:
                 self.memo.invalidate()
+            beaten |= _missed_touches(attempts, beaten, outcome)
             swapped = [attempt for index, attempt in enumerate(attempts) if index not in beaten]
             self._forget_known(attempts[index] for index in beaten)
-            for write, fields, before in swapped:
-                self._remember_known(write.id, fields, _revision_after(before))
+            for attempt in swapped:
+                self._remember_known(attempt.write.id, attempt.fields, attempt.revision, attempt.raw_digest)
             landed += len(swapped)
             if self._feed is not None:
                 changed, quiet = [], []
-                for write, fields, before in swapped:
+                for attempt in swapped:
+                    before, fields = attempt.before, attempt.fields
                     if before is not None and before.get("digest") == fields["digest"]:
                         continue  # it says what it said: the watched fields are among what the digest covers
                     if before is None or watched_state(before) != watched_state(fields):
-                        changed.append((write.event, _revision_after(before)))
+                        changed.append((attempt.write.event, attempt.revision))
                     else:
-                        quiet.append((write.event, _revision_after(before)))
+                        quiet.append((attempt.write.event, attempt.revision))
                 await self._feed.publish(changed, quiet=quiet)
-            pending = [attempts[index][0] for index in sorted(beaten)]
+            pending = [attempts[index].write for index in sorted(beaten)]
             if not pending:
                 break
         else:
             log.warning("%d event writes kept losing to other writers and were dropped", len(pending))
         return landed
 
-    def _remember_known(self, _id: str, fields: Document, rev: int) -> None:
-        """The stored state of `_id` once `fields` were swapped in at revision `rev`."""
+    def _remember_known(self, _id: str, fields: Document, rev: int, raw_digest: str | None) -> None:
+        """The stored state of `_id` once `fields` were swapped in at revision `rev`; `raw_digest`: of the
+        vendor's object stored with them (None: none was)."""
         self._known.pop(_id, None)
         if len(self._known) >= _KNOWN_STATES:
             self._known.popitem(last=False)
-        self._known[_id] = {name: fields.get(name) for name in _GUARD_PROJECTION} | {"_id": _id, "rev": rev}
+        state = {name: fields.get(name) for name in _GUARD_PROJECTION}
+        self._known[_id] = state | {"_id": _id, "rev": rev, _RAW_DIGEST: raw_digest}
 
-    def _forget_known(self, attempts: Iterable[tuple[_Write, Document, Document | None]]) -> None:
-        for write, _, _ in attempts:
-            self._known.pop(write.id, None)
+    def _forget_known(self, attempts: Iterable[_Attempt]) -> None:
+        for attempt in attempts:
+            self._known.pop(attempt.write.id, None)
 
     async def mark_missing(self, source: Source, seen_ids: Iterable[str], listed_at: datetime) -> int:
         """Cancel the events of `source` that a complete vendor listing, begun at `listed_at`, left out.

@@ -120,4 +120,32 @@ async def filter_by_start(db: Database) -> None:
         expect(counted == len(wanted), f"[{low}, {high}) counted {counted}, not {len(wanted)}")
 
 
-CHECKS: tuple[Check, ...] = (put_many, mark_missing, filter_by_start)
+@check(
+    "events.touch",
+    "update_one({_id, source, native_id, rev}, {$set: {fetched_us, rev}}) of integers alone, then find, "
+    "count_documents and sort on the dates and booleans it left",
+)
+async def touch(db: Database) -> None:
+    events = EventStore(db)
+    start = T0 + timedelta(days=1)
+    await events.put_many([_event("s1", Status.LIVE, start=start), _event("s2", start=start)], T0)
+    before = await db["events"].find_one({"_id": "STREAMLOOP_STREAM:s1"})
+    # The same answer again, asked later: only the answer's time and the revision are set.
+    await events.put_many([_event("s1", Status.LIVE, start=start)], T0 + timedelta(milliseconds=1))
+    after = await db["events"].find_one({"_id": "STREAMLOOP_STREAM:s1"})
+    expect(before is not None and after is not None, "the event is gone")
+    assert before is not None and after is not None
+    moved = {key for key in {*before, *after} if before.get(key) != after.get(key)}
+    expect(moved == {"fetched_us", "rev"}, f"the touch changed {sorted(moved)}, not fetched_us and rev")
+    kinds = {key: type(after[key]).__name__ for key in ("sort_start", "fetched_at", "is_live", "has_recording")}
+    wanted_kinds = {"sort_start": "datetime", "fetched_at": "datetime", "is_live": "bool", "has_recording": "bool"}
+    expect(kinds == wanted_kinds, f"the touch left the types {kinds}")
+    window = EventFilter(scheduled_from=start, scheduled_to=start + timedelta(seconds=1), is_live=True)
+    listed = [paged.event.native_id for paged in (await events.page(window, first=10)).events]
+    expect(listed == ["s1"], f"a live-and-dated window listed {listed} after the touch, not s1")
+    expect(await events.count(window) == 1, "a live-and-dated window counted other than 1 after the touch")
+    found = await events.get_many(Source.STREAMLOOP_STREAM, ["s1"])
+    expect(found["s1"].fetched_at == T0 + timedelta(milliseconds=1), "the touch's answer time was not read back")
+
+
+CHECKS: tuple[Check, ...] = (put_many, mark_missing, filter_by_start, touch)
