@@ -20,7 +20,7 @@ class VendorSettings(BaseModel):
     token: SecretStr | None = None
     connect_timeout: float = Field(2.0, gt=0, description="seconds to open a connection")
     read_timeout: float = Field(5.0, gt=0, description="seconds to wait for a whole answer")
-    max_concurrency: int = Field(16, ge=1, description="vendor requests in flight at once, per replica")
+    max_concurrency: int = Field(64, ge=1, description="vendor requests in flight at once, per replica")
     slot_wait: float = Field(
         10.0,
         gt=0,
