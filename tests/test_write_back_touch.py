@@ -6,6 +6,7 @@ and an older answer never lands over a newer one."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -138,3 +139,18 @@ async def test_a_touch_of_a_document_that_is_gone_writes_it_whole(store: tuple[E
     assert seen.sets[-2] == TOUCH and "title" in seen.sets[-1]
     doc = await db.events.find_one({"_id": _ID})
     assert doc is not None and sorted(doc) == sorted(whole)
+
+
+async def test_a_write_without_the_vendor_object_leaves_the_stored_one_known(
+    store: tuple[EventStore, Any, UpdatesSeen],
+) -> None:
+    events, db, seen = store
+    await events.put_many([stream()], T0)
+    # An event read back from the store carries no vendor object: nothing to set but the answer's time.
+    await events.put_many([dataclasses.replace(stream(), raw=None)], T0 + timedelta(seconds=1))
+    assert seen.sets[-1] == TOUCH
+    # The vendor's object it still holds is known to be this one.
+    await events.put_many([stream()], T0 + timedelta(seconds=2))
+    assert seen.sets[-1] == TOUCH
+    doc = await db.events.find_one({"_id": _ID})
+    assert doc["raw"] == stream().raw and doc["rev"] == 3

@@ -70,7 +70,7 @@ _INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
 _DUPLICATE_KEY = 11000
 #: what a write reads first: the revision to swap, the order of the stored answer, what subscribers watch
 _GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", "digest", *WATCHED), True)
-#: beside a state this process stored itself: the digest of the vendor's object it stored (None: none)
+#: beside a state this process stored itself: the digest of the vendor's object stored (None: none, or unknown)
 _RAW_DIGEST = "raw_digest"
 #: rounds of read-and-swap a write makes while other writers keep landing first (each round one of them
 #: lands, so this is only reached under a storm of writes to one event; the newest keeps winning anyway)
@@ -337,6 +337,14 @@ class _Attempt:
     def revision(self) -> int:
         return _revision_after(self.before)
 
+    @property
+    def stored_raw_digest(self) -> str | None:
+        """The digest of the vendor's object the document holds once this lands: a write without one
+        leaves the stored one."""
+        if self.raw_digest is not None or self.before is None:
+            return self.raw_digest
+        return self.before.get(_RAW_DIGEST)
+
     def update(self) -> UpdateOne:
         if self.touch:
             assert self.before is not None
@@ -600,8 +608,9 @@ class EventStore:
         """Land each write unless the store holds an answer asked for later; the number that landed.
 
         Each round reads the stored revisions and answer times (one `find`), then swaps every write
-        whose answer is not older than the stored one (one bulk write of compare-and-swaps). A swap that
-        another writer beat is read again in the next round, and lands or is found older. Subscribers
+        whose answer is not older than the stored one (one bulk write of compare-and-swaps; a write that says
+        what this process stored last moves only the answer's time, see `_touch`). A swap that another
+        writer beat is read again in the next round, and lands or is found older. Subscribers
         hear of each swap that changed what they watch, from the state it replaced: never a move back.
         """
         if self.on_write is not None:
@@ -651,7 +660,7 @@ class EventStore:
             swapped = [attempt for index, attempt in enumerate(attempts) if index not in beaten]
             self._forget_known(attempts[index] for index in beaten)
             for attempt in swapped:
-                self._remember_known(attempt.write.id, attempt.fields, attempt.revision, attempt.raw_digest)
+                self._remember_known(attempt.write.id, attempt.fields, attempt.revision, attempt.stored_raw_digest)
             landed += len(swapped)
             if self._feed is not None:
                 changed, quiet = [], []
