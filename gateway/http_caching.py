@@ -58,10 +58,9 @@ def finish(
         return response
     body = response.body
     gzip = len(body) >= compress_min_bytes and accepts_gzip(request)
-    if request.method != hdrs.METH_GET or response.status != 200:
-        add_vary(response.headers, *vary, hdrs.ACCEPT_ENCODING)
-    else:
-        etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}{"-gzip" if gzip else ""}"'
+    varies = [*vary, hdrs.ACCEPT_ENCODING]
+    etag: str | None = None
+    if request.method == hdrs.METH_GET and response.status == 200:
         max_age = request.get(CACHE_MAX_AGE)
         if request.get(ANSWER_HAS_ERRORS, True):
             cache_control = "no-store"
@@ -70,18 +69,19 @@ def finish(
         else:
             cache_control = "no-cache"
         response.headers[hdrs.CACHE_CONTROL] = cache_control
-        if cache_control == "no-store":
-            add_vary(response.headers, *vary, hdrs.ACCEPT_ENCODING)
-        else:
+        if cache_control != "no-store":
+            etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}{"-gzip" if gzip else ""}"'
             response.headers[hdrs.ETAG] = etag
-            add_vary(response.headers, *vary, hdrs.ACCEPT_ENCODING, hdrs.AUTHORIZATION, API_KEY_HEADER)
-            if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
-            if if_none_match is not None and _matches(if_none_match, etag):
-                not_modified = web.Response(status=304)
-                for name in (hdrs.CACHE_CONTROL, hdrs.ETAG, hdrs.VARY, CACHE_STATUS_HEADER):
-                    if name in response.headers:
-                        not_modified.headers[name] = response.headers[name]
-                return not_modified
+            varies += [hdrs.AUTHORIZATION, API_KEY_HEADER]
+    add_vary(response.headers, *varies)
+    if etag is not None:
+        if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
+        if if_none_match is not None and _matches(if_none_match, etag):
+            not_modified = web.Response(status=304)
+            for name in (hdrs.CACHE_CONTROL, hdrs.ETAG, hdrs.VARY, CACHE_STATUS_HEADER):
+                if name in response.headers:
+                    not_modified.headers[name] = response.headers[name]
+            return not_modified
     if gzip:
         response.enable_compression(ContentCoding.gzip)
     return response

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +47,7 @@ from gateway.store.journal import (
     TargetRecord,
     TargetState,
 )
-from gateway.vendors.base import CreateSpec, SourceAdapter
+from gateway.vendors.base import CreateSender, CreateSpec, SourceAdapter
 from gateway.vendors.resilience import worst_case_seconds
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,6 @@ INDEX_GRACE = timedelta(seconds=1)
 _UNKNOWN = object()
 #: how many times a lookup after an interrupted create looks again when another operation claimed its find
 LOOKUPS = 3
-#: a target's create, its vendor request built, sent when called (`SourceAdapter.create_sender`)
-Sender = Callable[[], Awaitable[Event]]
 #: how long a target's outcome waits for the outcomes of targets still out to land, so that outcomes landing
 #: close together go in one journal write (the last outcome never waits: no target is out then)
 COALESCE_SECONDS = 0.003
@@ -222,7 +220,7 @@ class OperationRunner:
 
     async def _build_while(
         self, write: asyncio.Future[Any], operation_id: str, bodies: dict[Source, dict[str, Any]]
-    ) -> dict[Source, Sender | Exception]:
+    ) -> dict[Source, CreateSender | Exception]:
         """Each target's vendor request, built (checked, serialized) while `write` is in flight: the vendors
         are called the moment it lands, never before. A request that cannot be built fails its target when
         it runs, as the create would have."""
@@ -233,7 +231,7 @@ class OperationRunner:
             # the create awaited it directly (and its outcome is not left for nobody to retrieve).
             write.cancel()
             raise
-        senders: dict[Source, Sender | Exception] = {}
+        senders: dict[Source, CreateSender | Exception] = {}
         for source, body in bodies.items():
             try:
                 senders[source] = self.adapter(source).create_sender(
@@ -417,7 +415,7 @@ class OperationRunner:
         plan: dict[Source, bool],
         *,
         created: dict[Source, Event] | None = None,
-        senders: dict[Source, Sender | Exception] | None = None,
+        senders: dict[Source, CreateSender | Exception] | None = None,
     ) -> Operation:
         """Run the targets of `plan`, each looked for first where `plan` says its outcome is unknown (and
         sent with its request of `senders`, built already, where it has one)."""
@@ -474,7 +472,12 @@ class OperationRunner:
         return operation
 
     async def _create_once(
-        self, operation: Operation, record: TargetRecord, *, look_first: bool, sender: Sender | Exception | None = None
+        self,
+        operation: Operation,
+        record: TargetRecord,
+        *,
+        look_first: bool,
+        sender: CreateSender | Exception | None = None,
     ) -> tuple[Event, bool]:
         """Create the target's object, unless an earlier attempt may have: then look for it first. Returns
         the object, and whether it is still to be claimed with its outcome (see `_OutcomeWriter`).

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from pymongo import monitoring
 
 from gateway.ids import encode_global_id
@@ -234,8 +235,6 @@ class _FindsOfEvents(monitoring.CommandListener):
 async def test_with_nothing_fresh_enough_the_vendor_calls_leave_before_the_cache_read(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
-    import aiohttp
-
     ids = await seed(sim, 2)
     vendors = settings_for()
     # No budget of Streamloop's quota, whose count is kept in MongoDB and taken before its call is sent.

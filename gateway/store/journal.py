@@ -217,23 +217,7 @@ class OperationJournal:
         except PyMongoError:
             # The server may have applied it (a timeout says nothing either way).
             raise OperationOutcomeUnknown(operation_id) from None
-        # The entry as written, without reading back the document just built.
-        return Operation(
-            id=operation_id,
-            kind=kind,
-            caller=caller,
-            runner=runner,
-            state=OperationState.RUNNING,
-            created_at=now,
-            updated_at=now,
-            lease_until=now + lease,
-            targets={t.source: t for t in targets},
-            input=input,
-            rev=1,
-            indexed=True,
-            key_record=None if key is None else key[0],
-            request_hash=None if key is None else key[1],
-        )
+        return Operation.from_doc(doc)
 
     async def settle(self, operation_id: str) -> Operation | None:
         """The operation `operation_id`, or None when it is known never to exist: an entry not found is

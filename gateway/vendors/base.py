@@ -449,6 +449,8 @@ OPERATION_METADATA_KEY = "live_gateway_operation_id"
 
 #: which of some native ids of a source other operations claimed (see `gateway.store.claims`)
 ClaimedElsewhere = Callable[[Sequence[str]], Awaitable[set[str]]]
+#: a target's create, its vendor request built, sent when called (`SourceAdapter.create_sender`)
+CreateSender = Callable[[], Awaitable[Event]]
 
 
 @dataclass(slots=True)
@@ -593,7 +595,7 @@ class SourceAdapter(ABC):
         """Create the object `body` describes; `idempotency_key` goes to vendors that de-duplicate by it."""
         return await self.create_sender(body, idempotency_key=idempotency_key)()
 
-    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> CreateSender:
         """`create(body)` with its request built now (checked, serialized) and sent when the result is
         called, so that the building can be done while something else is in flight. Raises, before
         anything is sent, what `create` would raise before sending."""

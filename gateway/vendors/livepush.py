@@ -8,7 +8,7 @@ A stream's `zone` is an id string in the create answer and an object everywhere 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -20,6 +20,7 @@ from gateway.model import Event, Source, Status, Vendor
 from gateway.vendors.base import (
     Call,
     ClaimedElsewhere,
+    CreateSender,
     CreateSpec,
     Page,
     SourceAdapter,
@@ -258,7 +259,7 @@ class LivepushStreamAdapter(SourceAdapter):
         request = self.contract.check(LivepushCreateStreamRequest, options | given(name=spec.title))
         return request.model_dump(mode="json")
 
-    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> CreateSender:
         # Livepush takes no idempotency key; `find_created` looks for the stream by name instead.
         request = self.contract.check(LivepushCreateStreamRequest, body)
         call = self.client.create_stream_request(request.category, request.name)

@@ -8,7 +8,7 @@ provider is not configured (not that Loop is down), a 502 that the provider fail
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, get_args
 
@@ -22,6 +22,7 @@ from gateway.vendors.base import (
     OPERATION_METADATA_KEY,
     Call,
     ClaimedElsewhere,
+    CreateSender,
     CreateSpec,
     EventChanges,
     Page,
@@ -475,7 +476,7 @@ class LoopCallAdapter(SourceAdapter):
         )
         return self.contract.check(LoopCallRequest, data, renamed=renamed).model_dump(mode="json")
 
-    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> CreateSender:
         # Loop takes no idempotency key; the operation id rides in the call's metadata instead.
         request = self.contract.check(LoopCallRequest, body)
         call = self.client.create_call_request(
@@ -529,7 +530,7 @@ class LoopSessionAdapter(SourceAdapter):
         )
         return self.contract.check(LoopSessionRequest, data, renamed=renamed).model_dump(mode="json")
 
-    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> CreateSender:
         # Loop takes no idempotency key; `find_created` finds the session by the operation id in metadata.
         request = self.contract.check(LoopSessionRequest, body)
         call = self.client.create_session_request(

@@ -8,7 +8,7 @@ PATCH take an `Idempotency-Key` and a replayed answer carries `Idempotency-Repla
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -33,6 +33,7 @@ from gateway.vendors.base import (
     IDEMPOTENCY_HEADER,
     Call,
     ClaimedElsewhere,
+    CreateSender,
     CreateSpec,
     EventChanges,
     Page,
@@ -388,7 +389,7 @@ class StreamloopStreamAdapter(SourceAdapter):
         )
         return self.contract.check(StreamloopCreateRequest, data).to_wire()
 
-    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> Callable[[], Awaitable[Event]]:
+    def create_sender(self, body: dict[str, Any], *, idempotency_key: str) -> CreateSender:
         # The body goes out exactly as journaled: a replay matches only the same body under the same key.
         call = self.client.create_stream_request(body, idempotency_key=idempotency_key)
 
