@@ -159,8 +159,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
         def forget(change: Change) -> None:
             # A change by any replica: this replica's reads of the index and its answers that hold the event
-            # (or read its source's listing) are no longer to be given again.
+            # (or read its source's listing) are no longer to be given again, nor what it stored of the event.
             store.events.memo.invalidate()
+            store.events.heard_of(change.event.source, change.event.native_id)
             responses.invalidate(change.event.source, change.event.native_id)
 
         store.events.on_write = responses.forget_event

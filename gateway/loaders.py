@@ -4,7 +4,8 @@ One loader serves every source, so that a batch (every event one query asks for,
 costs one `$in` read of the cache; fresh entries cost no vendor call; the misses are fetched from their
 vendors concurrently (a source whose list endpoint serves a batch in one call does so) and written back
 after the answer, gathered with other answers' write-backs into one bulk write. When a vendor fails, a
-cached copy is served marked stale; an error only when nothing is cached.
+cached copy is served marked stale; an error only when nothing is cached. Where no cached copy can be fresh
+enough, the vendors are asked first and the cache is read only for what their answers leave to it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from aiodataloader import DataLoader
 from pymongo.errors import PyMongoError
@@ -67,10 +69,6 @@ class MissingIds:
         self._until.pop(key, None)
 
 
-#: tasks between a read and its vendor calls being sent: one per source asked, then one per call
-VENDOR_CALL_TASK_DEPTH = 2
-
-
 class EventLoader(DataLoader):  # type: ignore[misc]
     def __init__(
         self,
@@ -100,12 +98,15 @@ class EventLoader(DataLoader):  # type: ignore[misc]
         # Ids a vendor said lately it does not have are not asked again (a cached copy is still served).
         known_missing = {key for key in served if self.missing.knows(key)}
         if all(self.fresh_for[source] == 0 for source, _ in served):
-            # No cached copy can be fresh enough, so the vendors are asked at once and the cache is read
-            # meanwhile (for a stale copy should a vendor fail, and for fields a listing leaves out).
+            # No cached copy can be fresh enough, so the vendors are asked at once, and the cache is read only
+            # for what their answers leave to it.
             for source, native_id in served:
                 if (source, native_id) not in known_missing:
                     misses.setdefault(source, []).append(native_id)
-            answers, cached = await asyncio.gather(self._ask(misses), self._cached_behind_vendor_calls(served))
+            answers = await self._ask(misses)
+            wanted, remembered = self._left_to_the_cache(misses, answers)
+            wanted.extend(known_missing)
+            cached = await self._cached(wanted) if wanted else {}
         else:
             cached = await self._cached(served)
             for key in served:
@@ -115,6 +116,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 elif key not in known_missing:
                     misses.setdefault(key[0], []).append(key[1])
             answers = await self._ask(misses)
+            remembered = {}
         for key in known_missing - results.keys():
             hit = cached.get(key)
             results[key] = None if hit is None else Loaded(hit.event, hit.fetched_at, ServedFrom.CACHE)
@@ -123,23 +125,35 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 self.metrics.cache(source, "hit", sum(1 for key in results if key[0] is source))
                 self.metrics.cache(source, "miss", len(misses.get(source, ())))
         if misses:
-            writes = self._take_answers(misses, answers, cached, results, now)
+            writes = self._take_answers(misses, answers, cached, remembered, results, now)
             if self.store.health.available:  # else the write-back could only fail, after the store timeout
                 self.store.events.put_many_later(writes, fetched_at=now)
         return [results.get(key) for key in keys]
 
-    async def _cached_behind_vendor_calls(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
-        """`_cached`, begun once the vendor calls started beside it have been sent.
+    def _left_to_the_cache(
+        self, misses: dict[Source, list[str]], answers: list[list[Event | VendorError | None]]
+    ) -> tuple[list[EventKey], dict[EventKey, dict[str, Any]]]:
+        """The keys whose vendor answers need the cached copy, and the `extra` this process stored last of
+        the others that need one.
 
-        The cached copies are needed only once the vendors answer, and the read is sent in the time it takes
-        to encode it; the vendor calls are each sent from a task of their own (one per source asked, then
-        one per call, see `InFlight`), which the event loop runs in the order they were made. Letting the
-        loop turn that many times first keeps the read off the vendor calls' way: it is encoded and sent while
-        they are out, not before they leave.
+        Needed: a stale copy to serve where the vendor failed, the event to mark deleted where it no longer
+        has it, and the values of `extra` an answer does not know (None: a listing lacks what the detail
+        endpoint gave). An answer that knows them all needs nothing; for one that does not, what this
+        process stored last of the event does, while it is known (`EventStore.stored_extra`).
         """
-        for _ in range(VENDOR_CALL_TASK_DEPTH):
-            await asyncio.sleep(0)
-        return await self._cached(keys)
+        wanted: list[EventKey] = []
+        remembered: dict[EventKey, dict[str, Any]] = {}
+        for (source, native_ids), outcomes in zip(misses.items(), answers, strict=True):
+            for native_id, outcome in zip(native_ids, outcomes, strict=True):
+                if isinstance(outcome, Event):
+                    if outcome.knows_every_extra():
+                        continue
+                    stored = self.store.events.stored_extra(source, native_id)
+                    if stored is not None:
+                        remembered[(source, native_id)] = stored
+                        continue
+                wanted.append((source, native_id))
+        return wanted, remembered
 
     async def _cached(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
         """The cached copies of `keys`; none while MongoDB does not answer, so that the vendors answer."""
@@ -166,6 +180,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
         misses: dict[Source, list[str]],
         answers: list[list[Event | VendorError | None]],
         cached: dict[EventKey, CachedEvent],
+        remembered: dict[EventKey, dict[str, Any]],
         results: dict[EventKey, LoadResult],
         now: datetime,
     ) -> list[Event]:
@@ -177,9 +192,10 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 hit = cached.get(key)
                 if isinstance(outcome, Event):
                     self.missing.forget(key)
-                    if hit is not None:
+                    earlier = hit.event.extra if hit is not None else remembered.get(key)
+                    if earlier is not None:
                         # What is known stays known, as in the store.
-                        outcome.extra = outcome.extra_over(hit.event)
+                        outcome.extra = outcome.extra_over(earlier)
                     writes.append(outcome)
                     results[key] = Loaded(outcome, now, ServedFrom.VENDOR)
                 elif outcome is None:

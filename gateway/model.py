@@ -7,6 +7,7 @@ plain data: no I/O, no GraphQL.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -97,10 +98,16 @@ class Event:
         doc["recordings"] = [{name: getattr(r, name) for name in _RECORDING_FIELDS} for r in self.recordings]
         return doc
 
-    def extra_over(self, earlier: Event) -> dict[str, Any]:
-        """`extra` once this event is written over `earlier`: what this one does not know (None) keeps the
-        earlier value. A listing can lack fields the detail endpoint gave (Livepush's chat and embed ids)."""
-        return {**earlier.extra, **{key: value for key, value in self.extra.items() if value is not None}}
+    def extra_over(self, earlier: Mapping[str, Any]) -> dict[str, Any]:
+        """`extra` once this event is written over an earlier `extra`: what this one does not know (None)
+        keeps the earlier value. A listing can lack fields the detail endpoint gave (Livepush's chat and
+        embed ids)."""
+        return {**earlier, **{key: value for key, value in self.extra.items() if value is not None}}
+
+    def knows_every_extra(self) -> bool:
+        """Whether `extra` holds no unknown (None) value: written over any earlier `extra`, it is itself (a
+        source's `normalize()` gives every key of its `extra` in every answer)."""
+        return all(value is not None for value in self.extra.values())
 
     def deleted(self) -> Event:
         """This event as it is once its vendor no longer has it."""

@@ -245,7 +245,10 @@ class Settings(BaseSettings):
     reconciler_enabled: bool = Field(True, description="take over operations a crashed replica left running")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between looks for abandoned operations")
     read_memo_ttl: float = Field(
-        1.0, ge=0, description="seconds a read of the index is answered again from this replica's memory"
+        1.0,
+        ge=0,
+        description="seconds a read of the index is answered again from this replica's memory, and what this"
+        " replica stored last of an event stands in for a cache read",
     )
     write_behind_delay: float = Field(
         0.005,

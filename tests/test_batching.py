@@ -185,18 +185,20 @@ async def test_a_write_back_over_what_this_replica_wrote_last_swaps_without_read
     database = f"test_known_{uuid.uuid4().hex[:8]}"
     listener = CommandCounter(database, "events")
     monitoring.register(listener)
-    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, **cold) as gw:
+    async with make_gateway(mongodb_database=database, read_memo_ttl=60.0, **cold) as gw:
         listener.commands.clear()
         first = await gw.query(FOUR, {"ids": global_ids})
         await gw.services.store.events.settled()
-        # The cache read, the read of what the events were (for the swap and the change feed), one bulk write.
+        # The cache read (three of the answers leave values of `extra` unknown), the read of what the events
+        # were (for the swap and the change feed), one bulk write.
         assert listener.commands == {"find": 2, "update": 1}
         listener.commands.clear()
         again = await gw.query(FOUR, {"ids": global_ids})
         await gw.services.store.events.settled()
         assert again == first
-        # This replica swapped them last: the write-back swaps over that, without reading them again.
-        assert listener.commands == {"find": 1, "update": 1}
+        # This replica swapped them last: what they hold is known, and the write-back swaps over that,
+        # without reading them again.
+        assert listener.commands == {"update": 1}
         assert await sim.vendor_requests() >= 8
 
         # Another writer moves one on meanwhile: the swap over the remembered revision is beaten, and that
@@ -209,10 +211,15 @@ async def test_a_write_back_over_what_this_replica_wrote_last_swaps_without_read
         listener.commands.clear()
         assert await gw.query(FOUR, {"ids": global_ids}) == first
         await gw.services.store.events.settled()
-        # the cache read and a bulk write; then a read of the beaten one and its swap again
-        assert listener.commands == {"find": 2, "update": 2}
+        # a bulk write; then a read of the beaten one and its swap again
+        assert listener.commands == {"find": 1, "update": 2}
         after = await collection.find_one({"_id": f"{key[0].value}:{key[1]}"}, {"rev": True})
         assert after is not None and after["rev"] == before["rev"] + 1
+        # Swapped again, each is known again.
+        listener.commands.clear()
+        assert await gw.query(FOUR, {"ids": global_ids}) == first
+        await gw.services.store.events.settled()
+        assert listener.commands == {"update": 1}
 
 
 class _FindsOfEvents(monitoring.CommandListener):
@@ -232,22 +239,23 @@ class _FindsOfEvents(monitoring.CommandListener):
         pass
 
 
-async def test_with_nothing_fresh_enough_the_vendor_calls_leave_before_the_cache_read(
+async def test_with_nothing_fresh_enough_the_cache_is_read_only_for_what_the_answers_leave_to_it(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
     ids = await seed(sim, 2)
     vendors = settings_for()
     # No budget of Streamloop's quota, whose count is kept in MongoDB and taken before its call is sent.
-    unbounded = {"fresh_for": 0, "budget": None}
+    unbounded = {"fresh_for": 0, "budget": None, "retries": 0}
     cold = {name: getattr(vendors, name).model_copy(update=unbounded) for name in VENDOR_SETTINGS}
     database = f"test_order_{uuid.uuid4().hex[:8]}"
     seen: list[str] = []
     monitoring.register(_FindsOfEvents(database, seen))
-    one = [encode_global_id(Source.LOOP_CALL, ids[Source.LOOP_CALL][0])]
-    both = [*one, encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])]
-    async with make_gateway(mongodb_database=database, read_memo_ttl=0.0, **cold) as gw:
-        await gw.query(FOUR, {"ids": both})  # connections to both vendors, kept alive
-        await gw.services.store.events.settled()
+    one = encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][0])
+    pushed = [encode_global_id(Source.LIVEPUSH_STREAM, native_id) for native_id in ids[Source.LIVEPUSH_STREAM]]
+    detail = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on LivepushStream { id chatId embedId } } }"
+    memory = {"read_memo_ttl": 60.0, "changes_poll_interval": 0.05}
+    async with make_gateway(mongodb_database=database, **memory, **cold) as gw:
+        events = gw.services.store.events
 
         async def sent(*_: Any) -> None:
             seen.append("vendor call")
@@ -256,16 +264,45 @@ async def test_with_nothing_fresh_enough_the_vendor_calls_leave_before_the_cache
         traced = aiohttp.TraceConfig()
         traced.on_request_headers_sent.append(sent)
         traced.freeze()
-        gw.services.clients[Source.LOOP_CALL.vendor].session._trace_configs.append(traced)
+        # One session serves every vendor.
+        gw.services.clients[Source.STREAMLOOP_STREAM.vendor].session._trace_configs.append(traced)
+
+        # Streamloop answers every field: no cached copy is needed, even for an event never read before.
+        assert "errors" not in await gw.query(FOUR, {"ids": [one]})
+        assert seen == ["vendor call"]
+
+        # Each Livepush stream read alone, from its own endpoint, which gives its chat and embed ids.
+        alone = [(await gw.query(detail, {"ids": [stream]}))["data"]["nodes"][0] for stream in pushed]
+        assert all(stream["chatId"] and stream["embedId"] for stream in alone)
+        await events.settled()
+
+        # Read together, the streams come from Livepush's list, which leaves their chat and embed ids out:
+        # this replica stored them last, so it knows them.
         seen.clear()
-        assert "errors" not in await gw.query(FOUR, {"ids": one})
-        # The cached copy is needed only once the vendor answers: it is read while the call is out, not
-        # encoded and sent before the call leaves.
+        assert (await gw.query(detail, {"ids": pushed}))["data"]["nodes"] == alone
+        assert seen == ["vendor call"]
+        await events.settled()
+
+        # Another replica changes one: that one is read from the cache once the list has answered.
+        stored = (await events.get_keys([(Source.LIVEPUSH_STREAM, ids[Source.LIVEPUSH_STREAM][0])])).values()
+        await gw.services.store.changes.publish([(next(iter(stored)).event, 99)])
+        for _ in range(250):  # the hub reads the feed every 0.05 s
+            if events.stored_extra(Source.LIVEPUSH_STREAM, ids[Source.LIVEPUSH_STREAM][0]) is None:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the change was not heard from the feed")
+        seen.clear()
+        assert (await gw.query(detail, {"ids": pushed}))["data"]["nodes"] == alone
         assert seen == ["vendor call", "cache read"]
-        await gw.services.store.events.settled()
+        await events.settled()
+
+        # The vendor fails: the cached copy is read once it has, and served.
+        await sim.control("POST", "faults", {"streamloop": {"error_burst": 1, "error_status": 503}})
         seen.clear()
-        assert "errors" not in await gw.query(FOUR, {"ids": both})
-        assert seen == ["vendor call", "vendor call", "cache read"]
+        failed = await gw.query("query($id: ID!) { liveEvent(id: $id) { id freshness { stale } } }", {"id": one})
+        assert failed["data"]["liveEvent"] == {"id": one, "freshness": {"stale": True}}
+        assert seen == ["vendor call", "cache read"]
 
 
 async def test_concurrent_reads_by_id_cost_one_find(

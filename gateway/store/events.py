@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,10 +69,13 @@ _INDEXES: list[tuple[list[tuple[str, int]], dict[str, Any]]] = [
 ]
 # What a reader never needs back: the vendor object can be large, the rest is derived.
 _DUPLICATE_KEY = 11000
-#: what a write reads first: the revision to swap, the order of the stored answer, what subscribers watch
-_GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", "digest", *WATCHED), True)
+#: what a write reads first: the revision to swap, the order of the stored answer, what subscribers watch,
+#: and `extra`, whose known values the swap sets over the stored ones
+_GUARD_PROJECTION = dict.fromkeys(("rev", "fetched_us", "fetched_at", "digest", "extra", *WATCHED), True)
 #: beside a state this process stored itself: the digest of the vendor's object stored (None: none, or unknown)
 _RAW_DIGEST = "raw_digest"
+#: beside a state this process stored itself: when its swap landed, or a read last found it (`time.monotonic()`)
+_CONFIRMED_AT = "confirmed_at"
 #: rounds of read-and-swap a write makes while other writers keep landing first (each round one of them
 #: lands, so this is only reached under a storm of writes to one event; the newest keeps winning anyway)
 _MAX_SWAPS = 8
@@ -338,6 +342,17 @@ class _Attempt:
         return _revision_after(self.before)
 
     @property
+    def stored_extra(self) -> dict[str, Any] | None:
+        """The `extra` the document holds once this lands (None: not known): a swap sets the event's known
+        values over the stored ones, a touch leaves them."""
+        if self.before is None:
+            return self.write.event.extra_over({})
+        earlier = self.before.get("extra")
+        if earlier is None:
+            return None
+        return dict(earlier) if self.touch else self.write.event.extra_over(earlier)
+
+    @property
     def stored_raw_digest(self) -> str | None:
         """The digest of the vendor's object the document holds once this lands: a write without one
         leaves the stored one."""
@@ -411,7 +426,7 @@ class _Write:
         if later.fetched_at < self.fetched_at:
             return self  # the store keeps the newer copy
         raw = later.event.raw if later.event.raw is not None else self.event.raw
-        event = dataclasses.replace(later.event, extra=later.event.extra_over(self.event), raw=raw)
+        event = dataclasses.replace(later.event, extra=later.event.extra_over(self.event.extra), raw=raw)
         return _Write(later.id, event, later.fetched_at)
 
 
@@ -569,6 +584,7 @@ class EventStore:
         for doc in await self._reader().load_many(unknown):
             if doc is None:
                 continue
+            self._confirm_known(doc)
             event, fetched_at = _read_event(doc)
             found[(event.source, event.native_id)] = CachedEvent(event=event, fetched_at=fetched_at)
         for _id in unknown:
@@ -660,7 +676,7 @@ class EventStore:
             swapped = [attempt for index, attempt in enumerate(attempts) if index not in beaten]
             self._forget_known(attempts[index] for index in beaten)
             for attempt in swapped:
-                self._remember_known(attempt.write.id, attempt.fields, attempt.revision, attempt.stored_raw_digest)
+                self._remember_known(attempt)
             landed += len(swapped)
             if self._feed is not None:
                 changed, quiet = [], []
@@ -680,14 +696,50 @@ class EventStore:
             log.warning("%d event writes kept losing to other writers and were dropped", len(pending))
         return landed
 
-    def _remember_known(self, _id: str, fields: Document, rev: int, raw_digest: str | None) -> None:
-        """The stored state of `_id` once `fields` were swapped in at revision `rev`; `raw_digest`: of the
-        vendor's object stored with them (None: none was)."""
+    def _remember_known(self, attempt: _Attempt) -> None:
+        """The stored state of an event once `attempt` swapped it: its fields at the attempt's revision,
+        the digest of the vendor's object and the `extra` stored with them, and when."""
+        _id = attempt.write.id
         self._known.pop(_id, None)
         if len(self._known) >= _KNOWN_STATES:
             self._known.popitem(last=False)
-        state = {name: fields.get(name) for name in _GUARD_PROJECTION}
-        self._known[_id] = state | {"_id": _id, "rev": rev, _RAW_DIGEST: raw_digest}
+        state = {name: attempt.fields.get(name) for name in _GUARD_PROJECTION}
+        self._known[_id] = state | {
+            "_id": _id,
+            "rev": attempt.revision,
+            "extra": attempt.stored_extra,
+            _RAW_DIGEST: attempt.stored_raw_digest,
+            _CONFIRMED_AT: time.monotonic(),
+        }
+
+    def _confirm_known(self, doc: Document) -> None:
+        """A read found `doc`: at the revision this process swapped last, its `extra` is what is stored."""
+        known = self._known.get(doc["_id"])
+        if known is not None and known["rev"] == doc.get("rev") and isinstance(doc.get("extra"), dict):
+            known["extra"] = dict(doc["extra"])
+            known[_CONFIRMED_AT] = time.monotonic()
+
+    def stored_extra(self, source: Source, native_id: str) -> dict[str, Any] | None:
+        """The `extra` of the stored event, as this process swapped it last; None when that is not known.
+
+        Not known: never swapped here, or neither swapped nor found by a read within the memo's `ttl` (a
+        write of another replica that the change feed does not carry shows within it, as in the memo),
+        another writer heard of since (see `heard_of`; a read that finds the revision swapped here makes it
+        known again), or a write of it queued or under way (a read by id answers from that write).
+        """
+        _id = event_id(source, native_id)
+        if _id in self._queued or _id in self._writing:
+            return None
+        known = self._known.get(_id)
+        if known is None or known["extra"] is None or time.monotonic() - known[_CONFIRMED_AT] >= self.memo.ttl:
+            return None
+        return dict(known["extra"])
+
+    def heard_of(self, source: Source, native_id: str) -> None:
+        """A writer (maybe another replica) changed the event: what it stored in `extra` is not known here."""
+        known = self._known.get(event_id(source, native_id))
+        if known is not None:
+            known["extra"] = None
 
     def _forget_known(self, attempts: Iterable[_Attempt]) -> None:
         for attempt in attempts:

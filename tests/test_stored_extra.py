@@ -1,0 +1,127 @@
+"""What this process stored last of an event's `extra` stands in for a cache read where a vendor's answer
+leaves values unknown (Livepush's list has no chat or embed ids): checked against the stored document after
+each kind of write, and not given where it may be out of date."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from gateway.model import Event, Source, Status
+from gateway.store.events import EventStore
+
+T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+KEY = (Source.LIVEPUSH_STREAM, "st_1")
+
+
+@pytest.fixture
+async def database(mongo_uri: str) -> AsyncIterator[Any]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    name = f"test_stored_extra_{uuid.uuid4().hex[:8]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def detail(chat_id: str = "mc_1", zone: str = "zn_eu") -> Event:
+    """A stream as its own endpoint answers: chat and embed ids known."""
+    return _stream({"chat_id": chat_id, "embed_id": "em_1", "zone": zone})
+
+
+def listed(zone: str = "zn_eu") -> Event:
+    """A stream as the owner's list answers: no chat or embed id."""
+    return _stream({"chat_id": None, "embed_id": None, "zone": zone})
+
+
+def _stream(extra: dict[str, Any]) -> Event:
+    return Event(
+        source=KEY[0],
+        native_id=KEY[1],
+        status=Status.SCHEDULED,
+        vendor_status=None,
+        is_live=False,
+        title="Push",
+        raw={"id": KEY[1], "name": "Push"},
+        extra=extra,
+    )
+
+
+async def stored(db: Any) -> dict[str, Any]:
+    doc = await db.events.find_one({"_id": f"{KEY[0].value}:{KEY[1]}"}, {"extra": True})
+    assert doc is not None
+    return dict(doc["extra"])
+
+
+async def test_after_each_kind_of_swap_what_is_known_is_what_is_stored(database: Any) -> None:
+    events = EventStore(database, memo_ttl=60.0)
+    assert events.stored_extra(*KEY) is None  # never swapped here
+    await events.put_many([detail()], T0)
+    assert (
+        events.stored_extra(*KEY) == await stored(database) == {"chat_id": "mc_1", "embed_id": "em_1", "zone": "zn_eu"}
+    )
+    # A listing's answer: what it does not know keeps the stored value, in the store and here.
+    await events.put_many([listed(zone="zn_us")], T0 + timedelta(seconds=1))
+    assert (
+        events.stored_extra(*KEY) == await stored(database) == {"chat_id": "mc_1", "embed_id": "em_1", "zone": "zn_us"}
+    )
+    # The same answer again only moves its time (a touch): nothing else changes.
+    await events.put_many([listed(zone="zn_us")], T0 + timedelta(seconds=2))
+    assert events.stored_extra(*KEY) == await stored(database)
+
+
+async def test_over_another_writers_document_what_is_known_comes_from_the_read_before_the_swap(
+    database: Any,
+) -> None:
+    other, events = EventStore(database, memo_ttl=60.0), EventStore(database, memo_ttl=60.0)
+    await other.put_many([detail(chat_id="mc_other")], T0)
+    # Never swapped here: the swap reads the stored state first, `extra` with it.
+    await events.put_many([listed()], T0 + timedelta(seconds=1))
+    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == {"chat_id": "mc_other", "embed_id": "em_1", "zone": "zn_eu"}
+    # The other writer moves it on: this process's swap over what it knew is beaten, read again, and what
+    # it knows afterwards holds the other writer's value.
+    await other.put_many([detail(chat_id="mc_newer")], T0 + timedelta(seconds=2))
+    assert events.stored_extra(*KEY) == {"chat_id": "mc_other", "embed_id": "em_1", "zone": "zn_eu"}
+    await events.put_many([listed(zone="zn_us")], T0 + timedelta(seconds=3))
+    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == {"chat_id": "mc_newer", "embed_id": "em_1", "zone": "zn_us"}
+
+
+async def test_what_may_be_out_of_date_is_not_given(database: Any) -> None:
+    # Without a memo, nothing read is answered again from memory, and neither is this.
+    unremembering = EventStore(database, memo_ttl=0.0)
+    await unremembering.put_many([detail()], T0)
+    assert unremembering.stored_extra(*KEY) is None
+
+    events = EventStore(database, memo_ttl=60.0, write_delay=60.0)
+    await events.put_many([detail()], T0 + timedelta(seconds=1))
+    assert events.stored_extra(*KEY) is not None
+    # A change heard of (the change feed carries another replica's writes).
+    events.heard_of(*KEY)
+    assert events.stored_extra(*KEY) is None
+    # The same answer again moves only its time, without reading: still not known...
+    await events.put_many([detail()], T0 + timedelta(seconds=2))
+    assert events.stored_extra(*KEY) is None
+    # ... until a read finds the revision this process swapped last.
+    await events.get_keys([KEY])
+    assert events.stored_extra(*KEY) == await stored(database)
+    # A write-back of it waiting to land: reads by id answer from that write.
+    events.put_many_later([listed(zone="zn_us")], T0 + timedelta(seconds=3))
+    assert events.stored_extra(*KEY) is None
+    await events.settled()
+    assert events.stored_extra(*KEY) == await stored(database)
+
+    # Swapped longer ago than the memo's time.
+    brief = EventStore(database, memo_ttl=0.05)
+    await brief.put_many([detail()], T0 + timedelta(seconds=4))
+    assert brief.stored_extra(*KEY) is not None
+    await asyncio.sleep(0.1)
+    assert brief.stored_extra(*KEY) is None
