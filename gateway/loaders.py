@@ -5,7 +5,8 @@ costs one `$in` read of the cache; fresh entries cost no vendor call; the misses
 vendors concurrently (a source whose list endpoint serves a batch in one call does so) and written back
 after the answer, gathered with other answers' write-backs into one bulk write. When a vendor fails, a
 cached copy is served marked stale; an error only when nothing is cached. Where no cached copy can be fresh
-enough, the vendors are asked first and the cache is read only for what their answers leave to it.
+enough, the vendors are asked first, and the cache is read beside them only for events this process does not
+know the stored values of.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class MissingIds:
         self._until.pop(key, None)
 
 
+#: tasks between a read and its vendor calls being sent: one per source asked, then one per call
+VENDOR_CALL_TASK_DEPTH = 2
+
+
 class EventLoader(DataLoader):  # type: ignore[misc]
     def __init__(
         self,
@@ -98,15 +103,21 @@ class EventLoader(DataLoader):  # type: ignore[misc]
         # Ids a vendor said lately it does not have are not asked again (a cached copy is still served).
         known_missing = {key for key in served if self.missing.knows(key)}
         if all(self.fresh_for[source] == 0 for source, _ in served):
-            # No cached copy can be fresh enough, so the vendors are asked at once, and the cache is read only
-            # for what their answers leave to it.
+            # No cached copy can be fresh enough, so the vendors are asked at once. What their answers may
+            # leave to the cache is what this process stored last of each event, while it knows that; the
+            # others' cached copies are read meanwhile, and any still wanted once the vendors answered after.
             for source, native_id in served:
                 if (source, native_id) not in known_missing:
                     misses.setdefault(source, []).append(native_id)
-            answers = await self._ask(misses)
-            wanted, remembered = self._left_to_the_cache(misses, answers)
-            wanted.extend(known_missing)
-            cached = await self._cached(wanted) if wanted else {}
+            remembered = self._remembered(served, known_missing)
+            beside = [key for key in served if key not in remembered]
+            if beside:
+                answers, cached = await asyncio.gather(self._ask(misses), self._cached_behind_vendor_calls(beside))
+            else:
+                answers, cached = await self._ask(misses), {}
+            after = [key for key in self._left_to_the_cache(misses, answers, remembered) if key not in beside]
+            if after:
+                cached.update(await self._cached(after))
         else:
             cached = await self._cached(served)
             for key in served:
@@ -130,30 +141,46 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 self.store.events.put_many_later(writes, fetched_at=now)
         return [results.get(key) for key in keys]
 
-    def _left_to_the_cache(
-        self, misses: dict[Source, list[str]], answers: list[list[Event | VendorError | None]]
-    ) -> tuple[list[EventKey], dict[EventKey, dict[str, Any]]]:
-        """The keys whose vendor answers need the cached copy, and the `extra` this process stored last of
-        the others that need one.
+    def _remembered(self, keys: list[EventKey], known_missing: set[EventKey]) -> dict[EventKey, dict[str, Any]]:
+        """The `extra` this process stored last of each of `keys` it knows that of (`EventStore.stored_extra`),
+        but for ids a vendor said lately it does not have (their cached copies are served)."""
+        remembered = {}
+        for key in keys:
+            if key not in known_missing and (stored := self.store.events.stored_extra(*key)) is not None:
+                remembered[key] = stored
+        return remembered
 
-        Needed: a stale copy to serve where the vendor failed, the event to mark deleted where it no longer
-        has it, and the values of `extra` an answer does not know (None: a listing lacks what the detail
-        endpoint gave). An answer that knows them all needs nothing; for one that does not, what this
-        process stored last of the event does, while it is known (`EventStore.stored_extra`).
-        """
+    @staticmethod
+    def _left_to_the_cache(
+        misses: dict[Source, list[str]],
+        answers: list[list[Event | VendorError | None]],
+        remembered: dict[EventKey, dict[str, Any]],
+    ) -> list[EventKey]:
+        """The keys whose vendor answers need the cached copy: a stale copy to serve where the vendor failed,
+        the event to mark deleted where it no longer has it, and the values of `extra` an answer does not know
+        (None: a listing lacks what the detail endpoint gave) unless `remembered` has them. An answer that
+        knows them all needs nothing."""
         wanted: list[EventKey] = []
-        remembered: dict[EventKey, dict[str, Any]] = {}
         for (source, native_ids), outcomes in zip(misses.items(), answers, strict=True):
             for native_id, outcome in zip(native_ids, outcomes, strict=True):
-                if isinstance(outcome, Event):
-                    if outcome.knows_every_extra():
-                        continue
-                    stored = self.store.events.stored_extra(source, native_id)
-                    if stored is not None:
-                        remembered[(source, native_id)] = stored
-                        continue
-                wanted.append((source, native_id))
-        return wanted, remembered
+                key = (source, native_id)
+                if isinstance(outcome, Event) and (outcome.knows_every_extra() or key in remembered):
+                    continue
+                wanted.append(key)
+        return wanted
+
+    async def _cached_behind_vendor_calls(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
+        """`_cached`, begun once the vendor calls started beside it have been sent.
+
+        The cached copies are needed only once the vendors answer, and the read is sent in the time it takes
+        to encode it; the vendor calls are each sent from a task of their own (one per source asked, then
+        one per call, see `InFlight`), which the event loop runs in the order they were made. Letting the
+        loop turn that many times first keeps the read off the vendor calls' way: it is encoded and sent while
+        they are out, not before they leave.
+        """
+        for _ in range(VENDOR_CALL_TASK_DEPTH):
+            await asyncio.sleep(0)
+        return await self._cached(keys)
 
     async def _cached(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
         """The cached copies of `keys`; none while MongoDB does not answer, so that the vendors answer."""

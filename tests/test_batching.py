@@ -239,7 +239,7 @@ class _FindsOfEvents(monitoring.CommandListener):
         pass
 
 
-async def test_with_nothing_fresh_enough_the_cache_is_read_only_for_what_the_answers_leave_to_it(
+async def test_with_nothing_fresh_enough_the_cache_is_read_behind_the_vendor_calls_only_for_what_is_not_known(
     sim: Sim, make_gateway: Callable[..., Any], settings_for: Callable[..., Settings]
 ) -> None:
     ids = await seed(sim, 2)
@@ -267,7 +267,17 @@ async def test_with_nothing_fresh_enough_the_cache_is_read_only_for_what_the_ans
         # One session serves every vendor.
         gw.services.clients[Source.STREAMLOOP_STREAM.vendor].session._trace_configs.append(traced)
 
-        # Streamloop answers every field: no cached copy is needed, even for an event never read before.
+        # Another stream first, for a connection to Streamloop kept alive.
+        other = encode_global_id(Source.STREAMLOOP_STREAM, ids[Source.STREAMLOOP_STREAM][1])
+        assert "errors" not in await gw.query(FOUR, {"ids": [other]})
+        seen.clear()
+        # An event never read here: its cached copy is read beside the vendor call, sent once the call has
+        # left (it is needed only once the vendor answers).
+        assert "errors" not in await gw.query(FOUR, {"ids": [one]})
+        assert seen == ["vendor call", "cache read"]
+        await events.settled()
+        # Stored by this process since: nothing is read.
+        seen.clear()
         assert "errors" not in await gw.query(FOUR, {"ids": [one]})
         assert seen == ["vendor call"]
 
@@ -283,7 +293,7 @@ async def test_with_nothing_fresh_enough_the_cache_is_read_only_for_what_the_ans
         assert seen == ["vendor call"]
         await events.settled()
 
-        # Another replica changes one: that one is read from the cache once the list has answered.
+        # Another replica changes one: its cached copy is read again, beside the list.
         stored = (await events.get_keys([(Source.LIVEPUSH_STREAM, ids[Source.LIVEPUSH_STREAM][0])])).values()
         await gw.services.store.changes.publish([(next(iter(stored)).event, 99)])
         for _ in range(250):  # the hub reads the feed every 0.05 s
@@ -297,7 +307,8 @@ async def test_with_nothing_fresh_enough_the_cache_is_read_only_for_what_the_ans
         assert seen == ["vendor call", "cache read"]
         await events.settled()
 
-        # The vendor fails: the cached copy is read once it has, and served.
+        # The vendor fails, for an event whose stored values are known: its cached copy is read once it has
+        # failed, and served.
         await sim.control("POST", "faults", {"streamloop": {"error_burst": 1, "error_status": 503}})
         seen.clear()
         failed = await gw.query("query($id: ID!) { liveEvent(id: $id) { id freshness { stale } } }", {"id": one})
