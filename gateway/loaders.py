@@ -74,6 +74,19 @@ class MissingIds:
 VENDOR_CALL_TASK_DEPTH = 2
 
 
+def _failed(
+    misses: dict[Source, list[str]], answers: list[list[Event | VendorError | None]], among: Mapping[EventKey, Any]
+) -> list[EventKey]:
+    """The keys `among` whose vendor gave no event: a failure (the cached copy is served, stale) or none
+    there (the cached event is marked deleted)."""
+    failed = []
+    for (source, native_ids), outcomes in zip(misses.items(), answers, strict=True):
+        for native_id, outcome in zip(native_ids, outcomes, strict=True):
+            if (source, native_id) in among and not isinstance(outcome, Event):
+                failed.append((source, native_id))
+    return failed
+
+
 class EventLoader(DataLoader):  # type: ignore[misc]
     def __init__(
         self,
@@ -104,8 +117,9 @@ class EventLoader(DataLoader):  # type: ignore[misc]
         known_missing = {key for key in served if self.missing.knows(key)}
         if all(self.fresh_for[source] == 0 for source, _ in served):
             # No cached copy can be fresh enough, so the vendors are asked at once. What their answers may
-            # leave to the cache is what this process stored last of each event, while it knows that; the
-            # others' cached copies are read meanwhile, and any still wanted once the vendors answered after.
+            # leave to the cache (values of `extra` an answer does not know) is what this process stored last
+            # of each event, while it knows that; the others' cached copies are read meanwhile, and a known
+            # one's only if its vendor gives no event.
             for source, native_id in served:
                 if (source, native_id) not in known_missing:
                     misses.setdefault(source, []).append(native_id)
@@ -115,7 +129,7 @@ class EventLoader(DataLoader):  # type: ignore[misc]
                 answers, cached = await asyncio.gather(self._ask(misses), self._cached_behind_vendor_calls(beside))
             else:
                 answers, cached = await self._ask(misses), {}
-            after = [key for key in self._left_to_the_cache(misses, answers, remembered) if key not in beside]
+            after = _failed(misses, answers, remembered)
             if after:
                 cached.update(await self._cached(after))
         else:
@@ -149,25 +163,6 @@ class EventLoader(DataLoader):  # type: ignore[misc]
             if key not in known_missing and (stored := self.store.events.stored_extra(*key)) is not None:
                 remembered[key] = stored
         return remembered
-
-    @staticmethod
-    def _left_to_the_cache(
-        misses: dict[Source, list[str]],
-        answers: list[list[Event | VendorError | None]],
-        remembered: dict[EventKey, dict[str, Any]],
-    ) -> list[EventKey]:
-        """The keys whose vendor answers need the cached copy: a stale copy to serve where the vendor failed,
-        the event to mark deleted where it no longer has it, and the values of `extra` an answer does not know
-        (None: a listing lacks what the detail endpoint gave) unless `remembered` has them. An answer that
-        knows them all needs nothing."""
-        wanted: list[EventKey] = []
-        for (source, native_ids), outcomes in zip(misses.items(), answers, strict=True):
-            for native_id, outcome in zip(native_ids, outcomes, strict=True):
-                key = (source, native_id)
-                if isinstance(outcome, Event) and (outcome.knows_every_extra() or key in remembered):
-                    continue
-                wanted.append(key)
-        return wanted
 
     async def _cached_behind_vendor_calls(self, keys: list[EventKey]) -> dict[EventKey, CachedEvent]:
         """`_cached`, begun once the vendor calls started beside it have been sent.

@@ -104,11 +104,6 @@ class Event:
         embed ids)."""
         return {**earlier, **{key: value for key, value in self.extra.items() if value is not None}}
 
-    def knows_every_extra(self) -> bool:
-        """Whether `extra` holds no unknown (None) value: written over any earlier `extra`, it is itself (a
-        source's `normalize()` gives every key of its `extra` in every answer)."""
-        return all(value is not None for value in self.extra.values())
-
     def deleted(self) -> Event:
         """This event as it is once its vendor no longer has it."""
         return dataclasses.replace(self, status=Status.CANCELLED, vendor_status="deleted", is_live=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,3 +125,45 @@ async def test_what_may_be_out_of_date_is_not_given(database: Any) -> None:
     assert brief.stored_extra(*KEY) is not None
     await asyncio.sleep(0.1)
     assert brief.stored_extra(*KEY) is None
+
+
+async def test_a_change_heard_while_a_read_is_out_is_not_undone_by_that_read(database: Any) -> None:
+    events, other = EventStore(database, memo_ttl=60.0), EventStore(database, memo_ttl=60.0)
+    await events.put_many([detail(chat_id="mc_old")], T0)
+    read = events._find_by_ids
+
+    async def read_then_another_replica_writes(ids: Sequence[str]) -> list[Any]:
+        docs = await read(ids)
+        await other.put_many([detail(chat_id="mc_new")], T0 + timedelta(seconds=1))
+        events.heard_of(*KEY)  # as the change feed tells it
+        return docs
+
+    events._find_by_ids = read_then_another_replica_writes  # type: ignore[method-assign]
+    await events.get_keys([KEY])
+    assert events.stored_extra(*KEY) is None
+
+
+async def test_a_change_heard_while_a_swap_is_out_is_not_undone_by_that_swap(database: Any) -> None:
+    events, other = EventStore(database, memo_ttl=60.0), EventStore(database, memo_ttl=60.0)
+    await other.put_many([detail(chat_id="mc_old")], T0)
+    collection = events._events
+    bulk_write = collection.bulk_write
+
+    async def swap_then_another_replica_writes(*args: Any, **kwargs: Any) -> Any:
+        result = await bulk_write(*args, **kwargs)
+        await other.put_many([detail(chat_id="mc_new")], T0 + timedelta(seconds=2))
+        events.heard_of(*KEY)  # as the change feed tells it
+        return result
+
+    collection.bulk_write = swap_then_another_replica_writes  # type: ignore[method-assign]
+    # Never swapped here: the swap reads the stored state first.
+    await events.put_many([listed(zone="zn_us")], T0 + timedelta(seconds=1))
+    assert events.stored_extra(*KEY) is None
+
+
+async def test_what_is_known_holds_dates_as_the_store_does(database: Any) -> None:
+    events = EventStore(database, memo_ttl=60.0)
+    ready = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    await events.put_many([_stream({"chat_id": "mc_1", "ready_at": ready, "live": {"ended_at": ready}})], T0)
+    # BSON keeps milliseconds: what is known is what a read gives.
+    assert events.stored_extra(*KEY) == await stored(database)

@@ -45,6 +45,7 @@ from gateway.store.mongo import (
     Collection,
     Database,
     Document,
+    as_read_back,
     ensure_index,
     utc_collection,
 )
@@ -476,6 +477,9 @@ class EventStore:
         #: fields), by `_id`: the next write of it swaps over that without reading it first. Should another
         #: writer have moved it on meanwhile, the swap's revision no longer matches, and it is read again.
         self._known: OrderedDict[str, Document] = OrderedDict()
+        #: changes heard of (`heard_of`): a swap or read begun before one may have crossed it, and does not
+        #: make what it found known
+        self._heard = 0
 
     def put_many_later(self, events: Sequence[Event], fetched_at: datetime) -> None:
         """`put_many`, without making the caller wait: the answer that read these events from the vendor
@@ -580,11 +584,12 @@ class EventStore:
                 found[key] = remembered
         if not unknown:
             return found
-        generation = self.memo.generation
+        generation, heard = self.memo.generation, self._heard
         for doc in await self._reader().load_many(unknown):
             if doc is None:
                 continue
-            self._confirm_known(doc)
+            if heard == self._heard:  # a read that crossed a change heard of confirms nothing
+                self._confirm_known(doc)
             event, fetched_at = _read_event(doc)
             found[(event.source, event.native_id)] = CachedEvent(event=event, fetched_at=fetched_at)
         for _id in unknown:
@@ -637,6 +642,7 @@ class EventStore:
         for round in range(_MAX_SWAPS):
             # The first round swaps over what this process left each event as, where it knows; a swap that
             # was beaten is read again.
+            heard = self._heard
             stored = {write.id: known for write in pending if round == 0 and (known := self._known.get(write.id))}
             ids = sorted({write.id for write in pending} - stored.keys())
             if ids:
@@ -676,7 +682,7 @@ class EventStore:
             swapped = [attempt for index, attempt in enumerate(attempts) if index not in beaten]
             self._forget_known(attempts[index] for index in beaten)
             for attempt in swapped:
-                self._remember_known(attempt)
+                self._remember_known(attempt, crossed_a_change=heard != self._heard)
             landed += len(swapped)
             if self._feed is not None:
                 changed, quiet = [], []
@@ -696,10 +702,12 @@ class EventStore:
             log.warning("%d event writes kept losing to other writers and were dropped", len(pending))
         return landed
 
-    def _remember_known(self, attempt: _Attempt) -> None:
+    def _remember_known(self, attempt: _Attempt, *, crossed_a_change: bool) -> None:
         """The stored state of an event once `attempt` swapped it: its fields at the attempt's revision,
-        the digest of the vendor's object and the `extra` stored with them, and when."""
+        the digest of the vendor's object and the `extra` stored with them (not known if the swap crossed a
+        change heard of: another writer may have moved it on since), and when."""
         _id = attempt.write.id
+        extra = None if crossed_a_change else attempt.stored_extra
         self._known.pop(_id, None)
         if len(self._known) >= _KNOWN_STATES:
             self._known.popitem(last=False)
@@ -707,7 +715,7 @@ class EventStore:
         self._known[_id] = state | {
             "_id": _id,
             "rev": attempt.revision,
-            "extra": attempt.stored_extra,
+            "extra": None if extra is None else as_read_back(extra),
             _RAW_DIGEST: attempt.stored_raw_digest,
             _CONFIRMED_AT: time.monotonic(),
         }
@@ -736,7 +744,9 @@ class EventStore:
         return dict(known["extra"])
 
     def heard_of(self, source: Source, native_id: str) -> None:
-        """A writer (maybe another replica) changed the event: what it stored in `extra` is not known here."""
+        """A writer (maybe another replica) changed the event: what it stored in `extra` is not known here,
+        nor made known by a swap or read under way."""
+        self._heard += 1
         known = self._known.get(event_id(source, native_id))
         if known is not None:
             known["extra"] = None

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 from bson.codec_options import CodecOptions
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -35,6 +36,12 @@ _INDEX_OPTIONS_CONFLICT = 85
 
 def utc_collection(db: Database, name: str) -> Collection:
     return db.get_collection(name, codec_options=_UTC_CODEC)
+
+
+def as_read_back(document: Document) -> Document:
+    """`document` as a read from a `utc_collection` gives it back once stored (BSON keeps datetimes to the
+    millisecond)."""
+    return bson.decode(bson.encode(document), codec_options=_UTC_CODEC)
 
 
 async def ensure_index(collection: Collection, keys: IndexKeys, **options: Any) -> None:
