@@ -5,30 +5,15 @@ each kind of write, and not given where it may be out of date."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
-from pymongo import AsyncMongoClient
 
 from gateway.model import Event, Source, Status
 from gateway.store.events import EventStore
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 KEY = (Source.LIVEPUSH_STREAM, "st_1")
-
-
-@pytest.fixture
-async def database(mongo_uri: str) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    name = f"test_stored_extra_{uuid.uuid4().hex[:8]}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
 
 
 def detail(chat_id: str = "mc_1", zone: str = "zn_eu") -> Event:
@@ -60,48 +45,48 @@ async def stored(db: Any) -> dict[str, Any]:
     return dict(doc["extra"])
 
 
-async def test_after_each_kind_of_swap_what_is_known_is_what_is_stored(database: Any) -> None:
-    events = EventStore(database, memo_ttl=60.0)
+async def test_after_each_kind_of_swap_what_is_known_is_what_is_stored(mongo_db: Any) -> None:
+    events = EventStore(mongo_db, memo_ttl=60.0)
     assert events.stored_extra(*KEY) is None  # never swapped here
     await events.put_many([detail()], T0)
     assert (
-        events.stored_extra(*KEY) == await stored(database) == {"chat_id": "mc_1", "embed_id": "em_1", "zone": "zn_eu"}
+        events.stored_extra(*KEY) == await stored(mongo_db) == {"chat_id": "mc_1", "embed_id": "em_1", "zone": "zn_eu"}
     )
     # A listing's answer: what it does not know keeps the stored value, in the store and here.
     await events.put_many([listed(zone="zn_us")], T0 + timedelta(seconds=1))
     assert (
-        events.stored_extra(*KEY) == await stored(database) == {"chat_id": "mc_1", "embed_id": "em_1", "zone": "zn_us"}
+        events.stored_extra(*KEY) == await stored(mongo_db) == {"chat_id": "mc_1", "embed_id": "em_1", "zone": "zn_us"}
     )
     # The same answer again only moves its time (a touch): nothing else changes.
     await events.put_many([listed(zone="zn_us")], T0 + timedelta(seconds=2))
-    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == await stored(mongo_db)
 
 
 async def test_over_another_writers_document_what_is_known_comes_from_the_read_before_the_swap(
-    database: Any,
+    mongo_db: Any,
 ) -> None:
-    other, events = EventStore(database, memo_ttl=60.0), EventStore(database, memo_ttl=60.0)
+    other, events = EventStore(mongo_db, memo_ttl=60.0), EventStore(mongo_db, memo_ttl=60.0)
     await other.put_many([detail(chat_id="mc_other")], T0)
     # Never swapped here: the swap reads the stored state first, `extra` with it.
     await events.put_many([listed()], T0 + timedelta(seconds=1))
-    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == await stored(mongo_db)
     assert events.stored_extra(*KEY) == {"chat_id": "mc_other", "embed_id": "em_1", "zone": "zn_eu"}
     # The other writer moves it on: this process's swap over what it knew is beaten, read again, and what
     # it knows afterwards holds the other writer's value.
     await other.put_many([detail(chat_id="mc_newer")], T0 + timedelta(seconds=2))
     assert events.stored_extra(*KEY) == {"chat_id": "mc_other", "embed_id": "em_1", "zone": "zn_eu"}
     await events.put_many([listed(zone="zn_us")], T0 + timedelta(seconds=3))
-    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == await stored(mongo_db)
     assert events.stored_extra(*KEY) == {"chat_id": "mc_newer", "embed_id": "em_1", "zone": "zn_us"}
 
 
-async def test_what_may_be_out_of_date_is_not_given(database: Any) -> None:
+async def test_what_may_be_out_of_date_is_not_given(mongo_db: Any) -> None:
     # Without a memo, nothing read is answered again from memory, and neither is this.
-    unremembering = EventStore(database, memo_ttl=0.0)
+    unremembering = EventStore(mongo_db, memo_ttl=0.0)
     await unremembering.put_many([detail()], T0)
     assert unremembering.stored_extra(*KEY) is None
 
-    events = EventStore(database, memo_ttl=60.0, write_delay=60.0)
+    events = EventStore(mongo_db, memo_ttl=60.0, write_delay=60.0)
     await events.put_many([detail()], T0 + timedelta(seconds=1))
     assert events.stored_extra(*KEY) is not None
     # A change heard of (the change feed carries another replica's writes).
@@ -112,23 +97,23 @@ async def test_what_may_be_out_of_date_is_not_given(database: Any) -> None:
     assert events.stored_extra(*KEY) is None
     # ... until a read finds the revision this process swapped last.
     await events.get_keys([KEY])
-    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == await stored(mongo_db)
     # A write-back of it waiting to land: reads by id answer from that write.
     events.put_many_later([listed(zone="zn_us")], T0 + timedelta(seconds=3))
     assert events.stored_extra(*KEY) is None
     await events.settled()
-    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == await stored(mongo_db)
 
     # Swapped longer ago than the memo's time.
-    brief = EventStore(database, memo_ttl=0.05)
+    brief = EventStore(mongo_db, memo_ttl=0.05)
     await brief.put_many([detail()], T0 + timedelta(seconds=4))
     assert brief.stored_extra(*KEY) is not None
     await asyncio.sleep(0.1)
     assert brief.stored_extra(*KEY) is None
 
 
-async def test_a_change_heard_while_a_read_is_out_is_not_undone_by_that_read(database: Any) -> None:
-    events, other = EventStore(database, memo_ttl=60.0), EventStore(database, memo_ttl=60.0)
+async def test_a_change_heard_while_a_read_is_out_is_not_undone_by_that_read(mongo_db: Any) -> None:
+    events, other = EventStore(mongo_db, memo_ttl=60.0), EventStore(mongo_db, memo_ttl=60.0)
     await events.put_many([detail(chat_id="mc_old")], T0)
     read = events._find_by_ids
 
@@ -143,8 +128,8 @@ async def test_a_change_heard_while_a_read_is_out_is_not_undone_by_that_read(dat
     assert events.stored_extra(*KEY) is None
 
 
-async def test_a_change_heard_while_a_swap_is_out_is_not_undone_by_that_swap(database: Any) -> None:
-    events, other = EventStore(database, memo_ttl=60.0), EventStore(database, memo_ttl=60.0)
+async def test_a_change_heard_while_a_swap_is_out_is_not_undone_by_that_swap(mongo_db: Any) -> None:
+    events, other = EventStore(mongo_db, memo_ttl=60.0), EventStore(mongo_db, memo_ttl=60.0)
     await other.put_many([detail(chat_id="mc_old")], T0)
     collection = events._events
     bulk_write = collection.bulk_write
@@ -161,9 +146,9 @@ async def test_a_change_heard_while_a_swap_is_out_is_not_undone_by_that_swap(dat
     assert events.stored_extra(*KEY) is None
 
 
-async def test_what_is_known_holds_dates_as_the_store_does(database: Any) -> None:
-    events = EventStore(database, memo_ttl=60.0)
+async def test_what_is_known_holds_dates_as_the_store_does(mongo_db: Any) -> None:
+    events = EventStore(mongo_db, memo_ttl=60.0)
     ready = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
     await events.put_many([_stream({"chat_id": "mc_1", "ready_at": ready, "live": {"ended_at": ready}})], T0)
     # BSON keeps milliseconds: what is known is what a read gives.
-    assert events.stored_extra(*KEY) == await stored(database)
+    assert events.stored_extra(*KEY) == await stored(mongo_db)
