@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import aiohttp
@@ -245,3 +246,14 @@ async def test_bad_faults_are_400_and_change_nothing(sim: Sim, faults: dict[str,
     assert answer.status == 400
     assert answer.body["message"]
     assert await sim.control("GET", "faults") == before
+
+
+async def test_a_release_due_as_a_hold_runs_out_is_not_missed() -> None:
+    book = FaultBook()
+    held = asyncio.create_task(book.hold(0.01))
+    await asyncio.sleep(0)  # the hold is waiting
+    # The loop is kept busy past the hold's time, and the release is due right after it: both come due in
+    # one turn of the loop, the hold's timeout first.
+    time.sleep(0.02)  # noqa: ASYNC251
+    asyncio.get_running_loop().call_later(0, book.release_held)
+    assert await held is True

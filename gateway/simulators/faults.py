@@ -138,5 +138,6 @@ class FaultBook:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await release.wait()
-                return True
-        return False
+        # Asked, not taken from the wait: a release due in the turn of the loop that ends the wait with
+        # its timeout is one too, and the next hold waits on a new event that it would never set.
+        return release.is_set()
