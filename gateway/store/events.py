@@ -572,7 +572,7 @@ class EventStore:
         found: dict[tuple[Source, str], CachedEvent] = {}
         unknown = []
         for _id, key in wanted.items():
-            unwritten = self._queued.get(_id) or self._writing.get(_id)
+            unwritten = self._unwritten(_id)
             if unwritten is not None:
                 # As it will be read back: the vendor's object is not.
                 found[key] = CachedEvent(dataclasses.replace(unwritten.event, raw=None), unwritten.fetched_at)
@@ -595,6 +595,10 @@ class EventStore:
         for _id in unknown:
             self.memo.put(("event", _id), found.get(wanted[_id], _ABSENT), generation)
         return found
+
+    def _unwritten(self, _id: str) -> _Write | None:
+        """The write-back of `_id` queued or under way, if any: until it lands, reads by id answer from it."""
+        return self._queued.get(_id) or self._writing.get(_id)
 
     def _reader(self) -> DataLoader:
         """The loader of stored events by `_id`, for the running event loop (a DataLoader is bound to one)."""
@@ -736,7 +740,7 @@ class EventStore:
         known again), or a write of it queued or under way (a read by id answers from that write).
         """
         _id = event_id(source, native_id)
-        if _id in self._queued or _id in self._writing:
+        if self._unwritten(_id) is not None:
             return None
         known = self._known.get(_id)
         if known is None or known["extra"] is None or time.monotonic() - known[_CONFIRMED_AT] >= self.memo.ttl:
