@@ -17,13 +17,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from graphql import build_schema, parse, validate
 
-from bench import hive, queries
+from bench import floor, hive, queries
 from bench.load import LoadStats, run_load
 from bench.naive import SCHEMA as NAIVE_SCHEMA
 from bench.naive import create_app as create_naive_app
+from bench.passthrough import create_app as create_passthrough_app
 from bench.processes import Credentials, PeakRss, cpu_seconds, gateway_env
 from bench.report import combine, overhead, render, targets
-from bench.run import parse_args
+from bench.run import Ids, parse_args, vendor_reads
 from gateway.ids import encode_global_id
 from gateway.model import Source
 from gateway.schema import build_schema as build_gateway_schema
@@ -128,6 +129,32 @@ async def test_naive_baseline_reads_every_id_from_its_vendor(sim: Sim, monkeypat
         assert len(data["liveEvents"]["edges"]) == 12  # sessions, streams and Livepush streams: calls are not listed
         starts = [e["node"]["scheduledStart"] for e in data["liveEvents"]["edges"] if e["node"]["scheduledStart"]]
         assert starts == sorted(starts)
+
+
+async def test_pass_through_reads_at_once_and_journals_each_create(sim: Sim, mongo_uri: str, mongo_db: Any) -> None:
+    """The floor's pass-through does the least a gateway must, but all of it: every vendor read, and for a
+    create one journal entry written before the vendors are called and settled once after."""
+    seeded = await sim.control("POST", "seed", {"seed": 5, "count": 1})
+    ids = Ids({source: seeded[source.value.lower()] for source in Source})
+    reads = list(floor.paths(vendor_reads(sim.url, ids), sim.url).values())
+    app = create_passthrough_app(sim.url, SIM_TOKEN, mongo_uri, mongo_db.name)
+    async with TestClient(TestServer(app)) as client:
+        await sim.control("POST", "stats/reset")
+        resp = await client.post("/read", json={"paths": reads})
+        assert resp.status == 200, await resp.text()
+        answers = (await resp.json())["data"]
+        assert len(answers) == 4 and all(isinstance(a, dict) for a in answers)
+        assert await sim.vendor_requests() == 4
+
+        await sim.control("POST", "stats/reset")
+        resp = await client.post("/create", json={"creates": floor.FOUR_CREATES})
+        assert resp.status == 200, await resp.text()
+        assert len((await resp.json())["data"]) == 4
+        assert await sim.vendor_requests() == 4
+        entries = await mongo_db["operations"].find().to_list()
+        assert len(entries) == 1
+        assert (entries[0]["state"], entries[0]["rev"]) == ("DONE", 2)
+        assert [t["state"] for t in entries[0]["targets"].values()] == ["SUCCEEDED"] * 4
 
 
 # -- Aggregation and the table ------------------------------------------------------------------------
