@@ -4,8 +4,9 @@
 as the gateway's), decodes every answer and answers them in one JSON body. `POST /create` takes
 `{"creates": [[path, body], ...]}` and does what a create must at the least to be safe at a vendor without
 idempotency keys: one journal entry inserted in MongoDB before any vendor is called, the creates sent at
-once, and their outcomes written in one compare-and-swap before answering. No GraphQL, no auth, no
-validation, no normalizing, no cache: whatever this costs, any gateway made of these parts costs at least.
+once, and their outcomes written in one compare-and-swap before answering. `POST /forward` sends the same
+creates at once with no journal: the share of the HTTP parts alone. No GraphQL, no auth, no validation, no
+normalizing, no cache: whatever this costs, any gateway made of these parts costs at least.
 
     .venv/bin/python -m bench.passthrough --port 8095 --vendors http://127.0.0.1:8081 --mongodb-uri mongodb://...
 """
@@ -45,9 +46,26 @@ async def read(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps({"data": answers}), content_type="application/json")
 
 
+async def send_creates(app: web.Application, creates: list[list[Any]]) -> list[Any]:
+    http, base, headers = app[HTTP], app[VENDORS], app[HEADERS]
+
+    async def post(path: str, body: Any) -> Any:
+        async with http.post(base + path, json=body, headers=headers) as resp:
+            resp.raise_for_status()
+            return orjson.loads(await resp.read())
+
+    return await asyncio.gather(*(post(path, body) for path, body in creates))
+
+
+async def forward(request: web.Request) -> web.Response:
+    creates: list[list[Any]] = orjson.loads(await request.read())["creates"]
+    made = await send_creates(request.app, creates)
+    return web.Response(body=orjson.dumps({"data": made}), content_type="application/json")
+
+
 async def create(request: web.Request) -> web.Response:
     creates: list[list[Any]] = orjson.loads(await request.read())["creates"]
-    http, base, headers, journal = request.app[HTTP], request.app[VENDORS], request.app[HEADERS], request.app[JOURNAL]
+    journal = request.app[JOURNAL]
     now = datetime.now(UTC)
     entry = {
         "_id": f"op_{uuid.uuid4().hex}",
@@ -57,13 +75,7 @@ async def create(request: web.Request) -> web.Response:
         "targets": {str(n): {"state": "PENDING", "request": body} for n, (_, body) in enumerate(creates)},
     }
     await journal.insert_one(entry)
-
-    async def post(path: str, body: Any) -> Any:
-        async with http.post(base + path, json=body, headers=headers) as resp:
-            resp.raise_for_status()
-            return orjson.loads(await resp.read())
-
-    made = await asyncio.gather(*(post(path, body) for path, body in creates))
+    made = await send_creates(request.app, creates)
     outcomes = {f"targets.{n}.state": "SUCCEEDED" for n in range(len(creates))}
     swapped = await journal.update_one(
         {"_id": entry["_id"], "rev": 1}, {"$set": {"rev": 2, "state": "DONE", **outcomes}}
@@ -93,6 +105,7 @@ def create_app(vendors: str, token: str, mongodb_uri: str, database: str = "pass
     app.cleanup_ctx.append(clients)
     app.router.add_post("/read", read)
     app.router.add_post("/create", create)
+    app.router.add_post("/forward", forward)
     app.router.add_get("/health", health)
     return app
 

@@ -133,7 +133,8 @@ async def test_naive_baseline_reads_every_id_from_its_vendor(sim: Sim, monkeypat
 
 async def test_pass_through_reads_at_once_and_journals_each_create(sim: Sim, mongo_uri: str, mongo_db: Any) -> None:
     """The floor's pass-through does the least a gateway must, but all of it: every vendor read, and for a
-    create one journal entry written before the vendors are called and settled once after."""
+    create one journal entry written before the vendors are called and settled once after (none when the
+    creates are only forwarded)."""
     seeded = await sim.control("POST", "seed", {"seed": 5, "count": 1})
     ids = Ids({source: seeded[source.value.lower()] for source in Source})
     reads = list(floor.paths(vendor_reads(sim.url, ids), sim.url).values())
@@ -155,6 +156,12 @@ async def test_pass_through_reads_at_once_and_journals_each_create(sim: Sim, mon
         assert len(entries) == 1
         assert (entries[0]["state"], entries[0]["rev"]) == ("DONE", 2)
         assert [t["state"] for t in entries[0]["targets"].values()] == ["SUCCEEDED"] * 4
+
+        await sim.control("POST", "stats/reset")
+        resp = await client.post("/forward", json={"creates": floor.FOUR_CREATES})
+        assert resp.status == 200, await resp.text()
+        assert await sim.vendor_requests() == 4
+        assert await mongo_db["operations"].count_documents({}) == 1  # forwarded without a journal entry
 
 
 # -- Aggregation and the table ------------------------------------------------------------------------
