@@ -1,7 +1,8 @@
 """Fan-out create latency against the slowest vendor and against the sum of the vendors' latencies.
 
 Each vendor gets a fixed added latency in the simulators; one client sends `createLiveEvent` to all four
-targets, one request at a time, and the ratios are measured in the same run.
+targets, one request at a time, and the ratios are measured in the same run: against the slowest vendor's
+added latency, against a create sent to that vendor directly, and against the slowest target alone.
 
     .venv/bin/python -m bench.fanout [--requests 40] [--loop-ms 20] [--streamloop-ms 40] [--livepush-ms 60] [--keyed]
 
@@ -21,11 +22,27 @@ from typing import Any
 
 import aiohttp
 
-from bench.processes import Stack, stack
+from bench.processes import TOKEN, Stack, stack
 
 CREATE = """mutation($input: CreateLiveEventInput!, $key: String) {
   createLiveEvent(input: $input, idempotencyKey: $key) { operationId failures { source code } events { id } }
 }"""
+
+# The body of a direct create at each vendor, as small as its contract allows.
+DIRECT_CREATES: dict[str, tuple[str, dict[str, Any]]] = {
+    "loop": (
+        "/loop/v1/sessions",
+        {
+            "host_id": "host-1",
+            "brand_id": "brand-1",
+            "title": "Bench show",
+            "scheduled_at": "2031-05-01T18:00:00Z",
+            "max_participants": 100,
+        },
+    ),
+    "streamloop": ("/streamloop/v1/streams", {"name": "Bench show", "quality": "q_1080p", "destinationID": "dest-1"}),
+    "livepush": ("/livepush/streams", {"category": "simulcast", "name": "Bench show"}),
+}
 
 TARGETS = {
     "loopCall": {"hostUserId": "host-1"},
@@ -62,6 +79,22 @@ async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any], *,
     return timings
 
 
+async def direct_creates(sim_url: str, vendor: str, requests: int) -> list[float]:
+    """A create at one vendor, called directly, one at a time: what the slowest target costs by itself."""
+    path, body = DIRECT_CREATES[vendor]
+    timings: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        for n in range(requests + 3):
+            started = time.perf_counter()
+            async with http.post(f"{sim_url}{path}", json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                await resp.read()
+                if resp.status != 201:
+                    raise RuntimeError(f"direct create at {vendor} answered {resp.status}")
+            if n >= 3:
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 def summary(timings: list[float]) -> dict[str, float]:
     ordered = sorted(timings)
     return {
@@ -77,9 +110,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     # Loop's two targets (call and session) each make one Loop request.
     per_target = [args.loop_ms, args.loop_ms, args.streamloop_ms, args.livepush_ms]
     slowest, total = max(per_target), sum(per_target)
-    slowest_target = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}[
-        max(latencies, key=lambda v: latencies[v])
-    ]
+    slowest_vendor = max(latencies, key=lambda v: latencies[v])
+    slowest_target = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}[slowest_vendor]
     with stack() as running:
         async with aiohttp.ClientSession() as http:
             faults = {vendor: {"latency_ms": ms} for vendor, ms in latencies.items()}
@@ -88,6 +120,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         fan_out = summary(await timed_creates(running, args.requests, TARGETS, keyed=args.keyed))
         alone_targets = {slowest_target: TARGETS[slowest_target]}
         alone = summary(await timed_creates(running, args.requests, alone_targets, keyed=args.keyed))
+        direct = summary(await direct_creates(running.sim_url, slowest_vendor, args.requests))
     return {
         "keyed": args.keyed,
         "vendor_latency_ms": latencies,
@@ -95,7 +128,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sum_of_vendors_ms": total,
         "fan_out_four_targets": fan_out,
         "slowest_target_alone": alone,
+        "slowest_vendor_create": direct,
         "ratio_fan_out_to_slowest_vendor": fan_out["p50_ms"] / slowest,
+        "ratio_fan_out_to_slowest_vendor_create": fan_out["p50_ms"] / direct["p50_ms"],
         "ratio_fan_out_to_sum_of_vendors": fan_out["p50_ms"] / total,
         "ratio_fan_out_to_slowest_target_alone": fan_out["p50_ms"] / alone["p50_ms"],
     }
@@ -114,6 +149,7 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     fan, alone = results["fan_out_four_targets"], results["slowest_target_alone"]
+    direct = results["slowest_vendor_create"]
     print(
         f"vendor latency (ms): {results['vendor_latency_ms']}; slowest {results['slowest_vendor_ms']:g}, "
         f"sum {results['sum_of_vendors_ms']:g}"
@@ -121,7 +157,9 @@ def main() -> None:
     print(f"{'':32}{'p50 ms':>9}{'p90 ms':>9}{'stdev':>8}")
     print(f"{'fan-out, four targets':32}{fan['p50_ms']:9.1f}{fan['p90_ms']:9.1f}{fan['stdev_ms']:8.1f}")
     print(f"{'slowest target alone':32}{alone['p50_ms']:9.1f}{alone['p90_ms']:9.1f}{alone['stdev_ms']:8.1f}")
+    print(f"{'its vendor, called directly':32}{direct['p50_ms']:9.1f}{direct['p90_ms']:9.1f}{direct['stdev_ms']:8.1f}")
     print(f"fan-out / slowest vendor:       {results['ratio_fan_out_to_slowest_vendor']:.2f}")
+    print(f"fan-out / its create, direct:   {results['ratio_fan_out_to_slowest_vendor_create']:.2f}")
     print(f"fan-out / sum of vendors:       {results['ratio_fan_out_to_sum_of_vendors']:.2f}")
     print(f"fan-out / slowest target alone: {results['ratio_fan_out_to_slowest_target_alone']:.2f}")
     print(f"written to {args.output}")

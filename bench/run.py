@@ -26,7 +26,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -35,11 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench import hive, queries
 from bench.fanout import TARGETS as FAN_OUT_TARGETS
-from bench.fanout import summary, timed_creates
+from bench.fanout import direct_creates, summary, timed_creates
 from bench.load import node_binary, run_load
 from bench.processes import TOKEN, Credentials, PeakRss, Stack, command, cpu_seconds, free_port, gateway_env
 from bench.report import combine, render, targets
@@ -508,38 +505,7 @@ def measure_load(
     return vendor_calls, load, peaks, tool
 
 
-# The body of a direct create at each vendor, as small as its contract allows.
-DIRECT_CREATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "loop": (
-        "/loop/v1/sessions",
-        {
-            "host_id": "host-1",
-            "brand_id": "brand-1",
-            "title": "Bench show",
-            "scheduled_at": "2031-05-01T18:00:00Z",
-            "max_participants": 100,
-        },
-    ),
-    "streamloop": ("/streamloop/v1/streams", {"name": "Bench show", "quality": "q_1080p", "destinationID": "dest-1"}),
-    "livepush": ("/livepush/streams", {"category": "simulcast", "name": "Bench show"}),
-}
 SLOWEST_TARGET = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}
-
-
-async def direct_creates(sim_url: str, vendor: str, requests: int) -> list[float]:
-    """A create at one vendor, called directly, one at a time: what the slowest target costs by itself."""
-    path, body = DIRECT_CREATES[vendor]
-    timings: list[float] = []
-    async with aiohttp.ClientSession() as http:
-        for n in range(requests + 3):
-            started = time.perf_counter()
-            async with http.post(f"{sim_url}{path}", json=body, headers=SIM_HEADERS) as resp:
-                await resp.read()
-                if resp.status != 201:
-                    raise BenchError(f"direct create at {vendor} answered {resp.status}")
-            if n >= 3:
-                timings.append((time.perf_counter() - started) * 1000)
-    return timings
 
 
 def measure_fan_out(run: Running, latency: Mapping[str, float], requests: int) -> dict[str, Any]:
