@@ -17,12 +17,13 @@ import json
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.processes import TOKEN, Stack, stack
+from bench.processes import SIM_HEADERS, Stack, stack
 
 CREATE = """mutation($input: CreateLiveEventInput!, $key: String) {
   createLiveEvent(input: $input, idempotencyKey: $key) { operationId failures { source code } events { id } }
@@ -44,6 +45,11 @@ DIRECT_CREATES: dict[str, tuple[str, dict[str, Any]]] = {
     "livepush": ("/livepush/streams", {"category": "simulcast", "name": "Bench show"}),
 }
 
+#: the latency added at each vendor unless told otherwise: Livepush, the slowest, is what a fan-out waits for
+DEFAULT_LATENCY_MS = {"loop": 20.0, "streamloop": 40.0, "livepush": 60.0}
+#: the target each vendor's create stands for
+SLOWEST_TARGET = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}
+
 TARGETS = {
     "loopCall": {"hostUserId": "host-1"},
     "loopSession": {"brandId": "brand-1", "maxParticipants": 100},
@@ -52,47 +58,53 @@ TARGETS = {
 }
 
 
-async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any], *, keyed: bool = False) -> list[float]:
+async def timed(requests: int, send: Callable[[aiohttp.ClientSession, int], Awaitable[object]]) -> list[float]:
+    """`send` one request at a time on one session, `requests` times after three that warm connections and
+    caches up, and how long each took, in milliseconds."""
     timings: list[float] = []
-    run = uuid.uuid4().hex
     async with aiohttp.ClientSession() as http:
-        for n in range(requests + 3):  # the first few warm connections and caches up
-            variables = {
-                "input": {
-                    "title": f"Bench show {n}",
-                    "hostId": "host-1",
-                    "scheduledStart": "2031-05-01T18:00:00Z",
-                    "targets": targets,
-                }
-            }
-            if keyed:
-                variables["key"] = f"bench-{run}-{n}"
-            body = {"query": CREATE, "variables": variables}
+        for n in range(requests + 3):
             started = time.perf_counter()
-            async with http.post(f"{stack.gateway_url}/graphql", json=body, headers=stack.headers) as r:
-                answer = await r.json()
-            elapsed = time.perf_counter() - started
-            payload = answer["data"]["createLiveEvent"]
-            assert not payload["failures"], payload["failures"]
+            await send(http, n)
             if n >= 3:
-                timings.append(elapsed * 1000)
+                timings.append((time.perf_counter() - started) * 1000)
     return timings
+
+
+async def timed_creates(stack: Stack, requests: int, targets: dict[str, Any], *, keyed: bool = False) -> list[float]:
+    run = uuid.uuid4().hex
+
+    async def create(http: aiohttp.ClientSession, n: int) -> None:
+        variables: dict[str, Any] = {
+            "input": {
+                "title": f"Bench show {n}",
+                "hostId": "host-1",
+                "scheduledStart": "2031-05-01T18:00:00Z",
+                "targets": targets,
+            }
+        }
+        if keyed:
+            variables["key"] = f"bench-{run}-{n}"
+        body = {"query": CREATE, "variables": variables}
+        async with http.post(f"{stack.gateway_url}/graphql", json=body, headers=stack.headers) as r:
+            answer = await r.json()
+        payload = answer["data"]["createLiveEvent"]
+        assert not payload["failures"], payload["failures"]
+
+    return await timed(requests, create)
 
 
 async def direct_creates(sim_url: str, vendor: str, requests: int) -> list[float]:
     """A create at one vendor, called directly, one at a time: what the slowest target costs by itself."""
     path, body = DIRECT_CREATES[vendor]
-    timings: list[float] = []
-    async with aiohttp.ClientSession() as http:
-        for n in range(requests + 3):
-            started = time.perf_counter()
-            async with http.post(f"{sim_url}{path}", json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-                await resp.read()
-                if resp.status != 201:
-                    raise RuntimeError(f"direct create at {vendor} answered {resp.status}")
-            if n >= 3:
-                timings.append((time.perf_counter() - started) * 1000)
-    return timings
+
+    async def create(http: aiohttp.ClientSession, _: int) -> None:
+        async with http.post(f"{sim_url}{path}", json=body, headers=SIM_HEADERS) as resp:
+            await resp.read()
+            if resp.status != 201:
+                raise RuntimeError(f"direct create at {vendor} answered {resp.status}")
+
+    return await timed(requests, create)
 
 
 def summary(timings: list[float]) -> dict[str, float]:
@@ -111,7 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     per_target = [args.loop_ms, args.loop_ms, args.streamloop_ms, args.livepush_ms]
     slowest, total = max(per_target), sum(per_target)
     slowest_vendor = max(latencies, key=lambda v: latencies[v])
-    slowest_target = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}[slowest_vendor]
+    slowest_target = SLOWEST_TARGET[slowest_vendor]
     with stack() as running:
         async with aiohttp.ClientSession() as http:
             faults = {vendor: {"latency_ms": ms} for vendor, ms in latencies.items()}
@@ -139,9 +151,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--loop-ms", type=float, default=20)
-    parser.add_argument("--streamloop-ms", type=float, default=40)
-    parser.add_argument("--livepush-ms", type=float, default=60)
+    for vendor, ms in DEFAULT_LATENCY_MS.items():
+        parser.add_argument(f"--{vendor}-ms", type=float, default=ms)
     parser.add_argument("--keyed", action="store_true", help="send each create with an idempotency key of its own")
     parser.add_argument("--output", type=Path, default=Path("bench/results/fanout.json"))
     args = parser.parse_args()

@@ -17,18 +17,16 @@ import contextlib
 import json
 import os
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.fanout import DIRECT_CREATES, direct_creates, summary
+from bench.fanout import DEFAULT_LATENCY_MS, DIRECT_CREATES, direct_creates, summary, timed
 from bench.load import LoadStats, node_binary, run_load
-from bench.processes import TOKEN, command, free_port
-from bench.run import SIM_HEADERS, http_json, seed, vendor_reads
+from bench.processes import SIM_HEADERS, TOKEN, free_port
+from bench.run import VENDORS, http_json, python_server, seed, vendor_reads
 from gateway.store.embedded import EmbeddedMongo
 
 #: Loop Live's create of a call, beside the creates `make bench` calls directly: the fan-out's four targets
@@ -45,17 +43,14 @@ def paths(urls: dict[str, str], sim_url: str) -> dict[str, str]:
 
 
 async def timed_posts(url: str, body: dict[str, Any], requests: int) -> list[float]:
-    """One request at a time, as bench.fanout sends creates; the first three warm the connections."""
-    timings: list[float] = []
-    async with aiohttp.ClientSession() as http:
-        for n in range(requests + 3):
-            started = time.perf_counter()
-            async with http.post(url, json=body) as resp:
-                await resp.read()
-                resp.raise_for_status()
-            if n >= 3:
-                timings.append((time.perf_counter() - started) * 1000)
-    return timings
+    """One request at a time, as bench.fanout sends creates."""
+
+    async def post(http: aiohttp.ClientSession, _: int) -> None:
+        async with http.post(url, json=body) as resp:
+            await resp.read()
+            resp.raise_for_status()
+
+    return await timed(requests, post)
 
 
 def measure(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
@@ -68,26 +63,26 @@ def measure(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         mongo = stack.enter_context(EmbeddedMongo(data_dir=data))
         logs = data / "logs"
         logs.mkdir()
-        python = [sys.executable, "-m"]
         stack.enter_context(
-            command(
-                [*python, "bench.simulators", "--port", str(sim_port), "--token", TOKEN],
+            python_server(
+                "bench.simulators",
+                *("--port", str(sim_port), "--token", TOKEN),
                 env=os.environ,
                 ready=f"{sim_url}/_sim/health",
                 log=logs / "simulators.log",
             )
         )
-        passthrough = ["bench.passthrough", "--port", str(floor_port), "--vendors", sim_url, "--token", TOKEN]
         stack.enter_context(
-            command(
-                [*python, *passthrough, "--mongodb-uri", mongo.uri],
+            python_server(
+                "bench.passthrough",
+                *("--port", str(floor_port), "--vendors", sim_url, "--token", TOKEN, "--mongodb-uri", mongo.uri),
                 env=os.environ,
                 ready=f"{floor_url}/health",
                 log=logs / "passthrough.log",
             )
         )
         ids = seed(sim_url, 20)
-        http_json("POST", f"{sim_url}/_sim/faults", {v: {"latency_ms": args.latency_ms} for v in DIRECT_VENDORS})
+        http_json("POST", f"{sim_url}/_sim/faults", {v: {"latency_ms": args.latency_ms} for v in VENDORS})
         reads = paths(vendor_reads(sim_url, ids), sim_url)
         one_body = json.dumps({"paths": [reads["loop_call"]]})
         four_body = json.dumps({"paths": list(reads.values())})
@@ -119,7 +114,7 @@ def measure(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         say("creates")
         direct, four, alone, forwarded = asyncio.run(creates())
         # As bench.fanout sets the vendors by default: Livepush, the slowest, is what a fan-out waits for.
-        http_json("POST", f"{sim_url}/_sim/faults", {v: {"latency_ms": ms} for v, ms in UNEVEN_MS.items()})
+        http_json("POST", f"{sim_url}/_sim/faults", {v: {"latency_ms": ms} for v, ms in DEFAULT_LATENCY_MS.items()})
 
         async def uneven_creates() -> tuple[list[float], list[float]]:
             return (
@@ -127,7 +122,7 @@ def measure(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
                 await timed_posts(f"{floor_url}/create", {"creates": FOUR_CREATES}, args.creates),
             )
 
-        say(f"creates at {UNEVEN_MS} ms")
+        say(f"creates at {DEFAULT_LATENCY_MS} ms")
         uneven_direct, uneven_four = asyncio.run(uneven_creates())
 
     p50 = {name: statistics.median(s.p50 for s in runs) for name, runs in rounds.items()}
@@ -146,14 +141,9 @@ def measure(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         "fan_out": four_s["p50_ms"] / direct_s["p50_ms"],
         "one_target": alone_s["p50_ms"] / direct_s["p50_ms"],
         "fan_out_without_journal": forwarded_s["p50_ms"] / direct_s["p50_ms"],
-        "uneven": {"latency_ms": UNEVEN_MS, "direct_livepush": uneven_direct_s, "four_targets": uneven_four_s},
+        "uneven": {"latency_ms": DEFAULT_LATENCY_MS, "direct_livepush": uneven_direct_s, "four_targets": uneven_four_s},
         "fan_out_uneven": uneven_four_s["p50_ms"] / uneven_direct_s["p50_ms"],
     }
-
-
-DIRECT_VENDORS = ("loop", "streamloop", "livepush")
-#: bench.fanout's default latencies
-UNEVEN_MS = {"loop": 20.0, "streamloop": 40.0, "livepush": 60.0}
 
 
 def _spread(values: list[float]) -> float:

@@ -33,28 +33,21 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 JOURNAL = web.AppKey("journal", AsyncCollection[dict[str, Any]])
 
 
+async def call(app: web.Application, method: str, path: str, body: Any = None) -> Any:
+    """One vendor call, its answer decoded."""
+    async with app[HTTP].request(method, app[VENDORS] + path, json=body, headers=app[HEADERS]) as resp:
+        resp.raise_for_status()
+        return orjson.loads(await resp.read())
+
+
 async def read(request: web.Request) -> web.Response:
     paths: list[str] = orjson.loads(await request.read())["paths"]
-    http, base, headers = request.app[HTTP], request.app[VENDORS], request.app[HEADERS]
-
-    async def get(path: str) -> Any:
-        async with http.get(base + path, headers=headers) as resp:
-            resp.raise_for_status()
-            return orjson.loads(await resp.read())
-
-    answers = await asyncio.gather(*(get(path) for path in paths))
+    answers = await asyncio.gather(*(call(request.app, "GET", path) for path in paths))
     return web.Response(body=orjson.dumps({"data": answers}), content_type="application/json")
 
 
 async def send_creates(app: web.Application, creates: list[list[Any]]) -> list[Any]:
-    http, base, headers = app[HTTP], app[VENDORS], app[HEADERS]
-
-    async def post(path: str, body: Any) -> Any:
-        async with http.post(base + path, json=body, headers=headers) as resp:
-            resp.raise_for_status()
-            return orjson.loads(await resp.read())
-
-    return await asyncio.gather(*(post(path, body) for path, body in creates))
+    return await asyncio.gather(*(call(app, "POST", path, body) for path, body in creates))
 
 
 async def forward(request: web.Request) -> web.Response:
@@ -66,12 +59,11 @@ async def forward(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     creates: list[list[Any]] = orjson.loads(await request.read())["creates"]
     journal = request.app[JOURNAL]
-    now = datetime.now(UTC)
     entry = {
         "_id": f"op_{uuid.uuid4().hex}",
         "rev": 1,
         "state": "RUNNING",
-        "created_at": now,
+        "created_at": datetime.now(UTC),
         "targets": {str(n): {"state": "PENDING", "request": body} for n, (_, body) in enumerate(creates)},
     }
     await journal.insert_one(entry)

@@ -21,6 +21,7 @@ from pathlib import Path
 from gateway.store.embedded import EmbeddedMongo
 
 TOKEN = "sim-token"
+SIM_HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 #: each vendor's name in the gateway's settings and its base URL's path on the simulators
 VENDOR_PREFIXES = {"LOOP": "loop", "STREAMLOOP": "streamloop/v1", "LIVEPUSH": "livepush"}
 

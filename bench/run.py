@@ -35,10 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from bench import hive, queries
+from bench.fanout import SLOWEST_TARGET, direct_creates, summary, timed_creates
 from bench.fanout import TARGETS as FAN_OUT_TARGETS
-from bench.fanout import direct_creates, summary, timed_creates
 from bench.load import node_binary, run_load
-from bench.processes import TOKEN, Credentials, PeakRss, Stack, command, cpu_seconds, free_port, gateway_env
+from bench.processes import (
+    SIM_HEADERS,
+    TOKEN,
+    Credentials,
+    PeakRss,
+    Stack,
+    command,
+    cpu_seconds,
+    free_port,
+    gateway_env,
+)
 from bench.report import combine, render, targets
 from gateway.ids import encode_global_id
 from gateway.model import Source
@@ -46,7 +56,6 @@ from gateway.store.embedded import EmbeddedMongo
 
 RESULTS = Path("bench/results")
 VENDORS = ("loop", "streamloop", "livepush")
-SIM_HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 SEED = 7
 
 
@@ -503,9 +512,6 @@ def measure_load(
         for system, by_scenario in load_rounds.items()
     }
     return vendor_calls, load, peaks, tool
-
-
-SLOWEST_TARGET = {"loop": "loopSession", "streamloop": "streamloop", "livepush": "livepush"}
 
 
 def measure_fan_out(run: Running, latency: Mapping[str, float], requests: int) -> dict[str, Any]:
